@@ -1,0 +1,22 @@
+"""The `agent` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from agent.cli import db, keys, sim, stack
+
+app = typer.Typer(
+    name="agent",
+    help="Durable, LLM-driven agent tasks on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+for module in (stack, db, keys, sim):
+    module.register(app)
+
+
+def main() -> None:
+    """Entry point of the `agent` console script."""
+    app()

@@ -1,0 +1,148 @@
+"""Application settings: the one place that reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import AnyUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent.events.types import TaskComplexity
+
+DEFAULT_TASK_QUEUE = "agent-tasks"
+
+
+def default_data_dir() -> Path:
+    """Return the per-user directory where `agent up` keeps its state."""
+    return Path(platformdirs.user_data_dir("durable-agent"))
+
+
+class ModelPrice(BaseSettings):
+    """Price of one model in USD per million tokens."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
+class Settings(BaseSettings):
+    """Service configuration, read from `AGENT_*` variables and `.env`.
+
+    Every URL left unset means "start or use the embedded default" for `agent up`
+    and "not configured" for the standalone processes.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    # Storage and orchestration.
+    database_url: SecretStr | None = None
+    redis_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    task_queue: str = DEFAULT_TASK_QUEUE
+    temporal_ui_url: str | None = None
+
+    # LLM provider. With neither set, `agent up` starts the bundled simulator.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    model_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Overrides as '<complexity>.<role>' -> model, e.g. 'complex.planner'.",
+    )
+    default_complexity: TaskComplexity = TaskComplexity.MODERATE
+
+    # API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_key_pepper: SecretStr = SecretStr("durable-agent")
+    ws_queue_size: int = Field(default=1000, ge=10)
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
+
+    # Worker.
+    max_concurrent_activities: int = Field(default=200, ge=1)
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+
+    # Prompt cache.
+    prompt_cache_ttl_seconds: int = Field(default=3600, ge=1)
+
+    # Runtime.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: str = "INFO"
+    log_json: bool | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        if not raw.startswith(("postgresql://", "postgresql+asyncpg://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        AnyUrl(raw)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _check_llm_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def uses_real_llm(self) -> bool:
+        """Whether a provider (base URL or key) is configured instead of the simulator."""
+        return self.llm_base_url is not None or self.llm_api_key is not None
+
+    def database_url_value(self) -> str:
+        """Return the database URL in SQLAlchemy's asyncpg form.
+
+        Raises:
+            RuntimeError: When no database URL is configured.
+        """
+        if self.database_url is None:
+            raise RuntimeError("AGENT_DATABASE_URL is not set")
+        return to_asyncpg_url(self.database_url.get_secret_value())
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Normalise a PostgreSQL URL to the `postgresql+asyncpg://` scheme."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def to_libpq_url(url: str) -> str:
+    """Normalise a PostgreSQL URL to the plain `postgresql://` scheme asyncpg accepts."""
+    return to_asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings, read once."""
+    return Settings()

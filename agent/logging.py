@@ -1,0 +1,68 @@
+"""structlog configuration, done once per process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "temporalio")
+
+
+def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
+    """Configure structlog and route the standard library's loggers through it.
+
+    Args:
+        level: Minimum level name, e.g. "INFO".
+        json: Render JSON lines; by default JSON unless stderr is a terminal.
+    """
+    render_json = (not sys.stderr.isatty()) if json is None else json
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if render_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if render_json else _identity,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for name in _ROUTED_LOGGERS:
+        routed = logging.getLogger(name)
+        routed.handlers = []
+        routed.propagate = True
+    # SQLAlchemy echoes every statement at INFO; keep it to warnings unless debugging.
+    logging.getLogger("sqlalchemy.engine").setLevel(
+        logging.DEBUG if level == "DEBUG" else logging.WARNING
+    )
+
+
+def _identity(
+    logger: object, method_name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    return event_dict
