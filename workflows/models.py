@@ -1,0 +1,154 @@
+"""The task workflow's public contract: input, result, resume update and progress query.
+
+Pure Pydantic types, safe to import from workflow code (sandbox), activities and the API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from agent.events.types import BreakpointKind, MilestoneStatus, TaskComplexity, TaskStatus
+
+MILESTONE_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_MILESTONES = 100
+
+
+class ResumeAction(StrEnum):
+    """What a person decides at a breakpoint."""
+
+    CONTINUE = "continue"
+    RETRY = "retry"
+    SKIP = "skip"
+    ABORT = "abort"
+
+
+class Budget(BaseModel):
+    """Spending limits of a task; None means unlimited."""
+
+    max_cost_usd: float | None = Field(default=None, gt=0, le=10_000)
+    max_tokens: int | None = Field(default=None, gt=0, le=1_000_000_000)
+
+
+class Totals(BaseModel):
+    """Usage summed over every LLM call of a task."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_unknown: bool = False
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+class MilestoneSpec(BaseModel):
+    """One milestone of a plan, as the planner (or a person editing it) writes it."""
+
+    key: str = Field(pattern=MILESTONE_KEY_PATTERN)
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    depends_on: list[str] = Field(default_factory=list, max_length=MAX_MILESTONES)
+
+
+class MilestoneChange(BaseModel):
+    """An edit to an existing milestone; fields left None stay as they are."""
+
+    key: str = Field(pattern=MILESTONE_KEY_PATTERN)
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    description: str | None = Field(default=None, max_length=20_000)
+    depends_on: list[str] | None = Field(default=None, max_length=MAX_MILESTONES)
+
+
+class PlanEdit(BaseModel):
+    """Changes to a plan at a breakpoint; the result is validated like a generated plan."""
+
+    add: list[MilestoneSpec] = Field(default_factory=list, max_length=MAX_MILESTONES)
+    remove: list[str] = Field(default_factory=list, max_length=MAX_MILESTONES)
+    change: list[MilestoneChange] = Field(default_factory=list, max_length=MAX_MILESTONES)
+
+
+class TaskInput(BaseModel):
+    """Input of `TaskWorkflow.run`: ids and options only; the goal stays in PostgreSQL."""
+
+    task_id: UUID
+    user_id: UUID
+    session_id: UUID | None = None
+    complexity: TaskComplexity | None = None
+    breakpoints: list[BreakpointKind] = Field(default_factory=list)
+    budget: Budget = Field(default_factory=Budget)
+    max_parallel: int = Field(default=4, ge=1, le=32)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    breakpoint_timeout_seconds: float | None = Field(default=None, gt=0)
+    breakpoint_default_action: ResumeAction = ResumeAction.CONTINUE
+
+
+class TaskResult(BaseModel):
+    """Result of `TaskWorkflow.run`; the full summary text stays in PostgreSQL."""
+
+    task_id: UUID
+    status: TaskStatus
+    failure_reason: str | None = None
+    summary_preview: str = ""
+    totals: Totals = Field(default_factory=Totals)
+    milestones_passed: int = 0
+    milestones_failed: int = 0
+    milestones_skipped: int = 0
+
+
+class ResumeRequest(BaseModel):
+    """Argument of the `resume` update."""
+
+    breakpoint_id: str = Field(min_length=1, max_length=255)
+    action: ResumeAction
+    edits: PlanEdit | None = None
+    budget: Budget | None = None
+    feedback: str | None = Field(default=None, max_length=20_000)
+    user_id: UUID | None = None
+
+
+class ResumeResult(BaseModel):
+    """What the `resume` update accepted."""
+
+    breakpoint_id: str
+    action: ResumeAction
+
+
+class PauseState(BaseModel):
+    """Where a paused task waits."""
+
+    breakpoint_id: str
+    kind: BreakpointKind
+    milestone_key: str | None = None
+    reason: str = ""
+    hit_at: datetime
+    timeout_at: datetime | None = None
+    default_action: ResumeAction | None = None
+
+
+class MilestoneProgress(BaseModel):
+    """One milestone's state in the progress query."""
+
+    key: str
+    title: str
+    status: MilestoneStatus
+    attempts: int = 0
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class TaskProgress(BaseModel):
+    """Result of the `progress` query."""
+
+    task_id: UUID
+    status: TaskStatus
+    complexity: TaskComplexity | None = None
+    milestones: list[MilestoneProgress] = Field(default_factory=list)
+    totals: Totals = Field(default_factory=Totals)
+    budget: Budget = Field(default_factory=Budget)
+    paused: PauseState | None = None
+    current_milestones: list[str] = Field(default_factory=list)
