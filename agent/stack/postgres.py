@@ -57,7 +57,7 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        """libpq URL of the `postgres` database."""
+        """URL (libpq form) of the `postgres` database."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @property

