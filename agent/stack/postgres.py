@@ -96,10 +96,17 @@ class EmbeddedPostgres:
         if self._run_as is not None:
             os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid)
 
-    def _popen_user_kwargs(self) -> dict[str, int]:
-        if self._run_as is None:
-            return {}
-        return {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
+    @property
+    def _uid(self) -> int | None:
+        return self._run_as.pw_uid if self._run_as is not None else None
+
+    @property
+    def _gid(self) -> int | None:
+        return self._run_as.pw_gid if self._run_as is not None else None
+
+    @property
+    def _extra_groups(self) -> list[int] | None:
+        return [] if self._run_as is not None else None
 
     def initdb(self) -> None:
         """Create the cluster when the data directory holds none."""
@@ -122,7 +129,9 @@ class EmbeddedPostgres:
             ],
             capture_output=True,
             check=False,
-            **self._popen_user_kwargs(),  # type: ignore[arg-type]
+            user=self._uid,
+            group=self._gid,
+            extra_groups=self._extra_groups,
         )
         if result.returncode != 0:
             raise EmbeddedPostgresError(
@@ -159,7 +168,9 @@ class EmbeddedPostgres:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            **self._popen_user_kwargs(),  # type: ignore[arg-type]
+            user=self._uid,
+            group=self._gid,
+            extra_groups=self._extra_groups,
         )
         log_file.close()
         self._wait_ready(log_path)
