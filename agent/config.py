@@ -60,6 +60,19 @@ class Settings(BaseSettings):
         description="Overrides as '<complexity>.<role>' -> model, e.g. 'complex.planner'.",
     )
     default_complexity: TaskComplexity = TaskComplexity.MODERATE
+    context_budgets: dict[str, int] = Field(
+        default_factory=dict,
+        description="Context budget overrides in tokens, keyed like `model_routes`.",
+    )
+
+    # LLM simulator (`agent sim`, started by `agent up` when no real LLM is configured).
+    sim_host: str = "127.0.0.1"
+    sim_port: int = Field(default=8899, ge=1, le=65535)
+    sim_ttft_ms: int = Field(default=100, ge=0)
+    sim_tps: float = Field(default=300.0, ge=0, description="Tokens per second; 0 = unlimited.")
+    sim_output_tokens: int = Field(default=250, ge=1)
+    sim_hang_seconds: float = Field(default=600.0, gt=0)
+    sim_event_interval_ms: int = Field(default=50, ge=0)
 
     # API.
     api_host: str = "127.0.0.1"

@@ -32,6 +32,8 @@ class Usage(BaseModel):
 
     input_tokens: int = 0
     output_tokens: int = 0
+    estimated: bool = False
+    """True when counted with `count_tokens` because the provider reported no usage."""
 
     @property
     def total_tokens(self) -> int:
@@ -46,3 +48,5 @@ class LLMResponse(BaseModel):
     usage: Usage
     cost_usd: float | None
     model: str
+    finish_reason: str | None = None
+    """The provider's finish reason (`stop`, `length`, ...); None for a partial response."""

@@ -1,0 +1,358 @@
+"""The LLM client: one code path for OpenAI, any OpenAI-compatible server and the simulator.
+
+Built on the official `openai` SDK (`AsyncOpenAI`) with `max_retries=0`: retries belong to
+Temporal, so every failure surfaces at once, raw (openai SDK errors, `LLMStreamCutError`),
+and the calling activity maps it with `agent.llm.errors.to_application_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any, Self, cast
+
+import openai
+import structlog
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.completion_usage import CompletionUsage
+from pydantic import SecretStr
+
+from agent.config import Settings
+from agent.llm.errors import LLMStreamCutError
+from agent.llm.pricing import PriceTable
+from agent.llm.tokens import count_message_tokens, count_tokens
+from agent.llm.types import LLMRequest, LLMResponse, Usage
+
+logger = structlog.get_logger(__name__)
+
+ROLE_HEADER = "X-Agent-Role"
+"""Header carrying the calling agent's role (the simulator answers by it)."""
+
+SIMULATOR_API_KEY = "sk-simulator"
+"""Key sent when none is configured: the simulator accepts any key."""
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+def simulator_base_url(settings: Settings) -> str:
+    """Return the base URL of the simulator configured in `settings`.
+
+    Args:
+        settings: Service settings (`sim_host`, `sim_port`).
+
+    Returns:
+        `http://<sim_host>:<sim_port>/v1`.
+    """
+    return f"http://{settings.sim_host}:{settings.sim_port}/v1"
+
+
+def _resolve_base_url(settings: Settings, base_url: str | None) -> str:
+    if base_url is not None:
+        return base_url
+    if settings.llm_base_url is not None:
+        return settings.llm_base_url
+    # A key without a URL means the real OpenAI; neither means the simulator.
+    if settings.llm_api_key is not None:
+        return OPENAI_BASE_URL
+    return simulator_base_url(settings)
+
+
+def _usage_from(usage: CompletionUsage | None) -> Usage | None:
+    if usage is None:
+        return None
+    return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+
+
+def _estimated_usage(request: LLMRequest, content: str) -> Usage:
+    return Usage(
+        input_tokens=count_message_tokens(m.content for m in request.messages),
+        output_tokens=count_tokens(content),
+        estimated=True,
+    )
+
+
+class LLMClient:
+    """Chat completions against the configured endpoint, with usage and cost on every call.
+
+    With no base URL and no key configured it targets the simulator
+    (`settings.sim_host:sim_port`, or `settings.llm_base_url` when `agent up` sets it);
+    `AGENT_LLM_BASE_URL` / `AGENT_LLM_API_KEY` point it at any OpenAI-compatible server.
+
+    Example:
+        >>> async with LLMClient(settings) as client:
+        ...     response = await client.complete(request)
+        ...     async with client.stream(request) as stream:
+        ...         async for delta in stream:
+        ...             ...
+        ...     final = stream.response
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        base_url: str | None = None,
+        api_key: SecretStr | str | None = None,
+        price_table: PriceTable | None = None,
+    ) -> None:
+        """Create the client (no I/O happens until the first call).
+
+        Args:
+            settings: Service settings (endpoint, key, timeouts, prices).
+            base_url: Overrides the configured base URL (tests).
+            api_key: Overrides the configured key (tests).
+            price_table: Prices to use; built from `settings` when omitted.
+        """
+        key = api_key if api_key is not None else settings.llm_api_key
+        if isinstance(key, str):
+            key = SecretStr(key)
+        self.base_url = _resolve_base_url(settings, base_url)
+        self._prices = price_table if price_table is not None else PriceTable(settings)
+        self._openai = openai.AsyncOpenAI(
+            api_key=(key.get_secret_value() if key is not None else SIMULATOR_API_KEY),
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=openai.Timeout(
+                settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds
+            ),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._openai.close()
+
+    def cost(self, request_model: str, served_model: str, usage: Usage) -> float | None:
+        """Return the cost of a call, pricing the served model or else the requested one.
+
+        Args:
+            request_model: Model asked for.
+            served_model: Model the provider reports (may be a dated snapshot).
+            usage: Tokens used.
+
+        Returns:
+            USD, or None when neither model has a price.
+        """
+        if self._prices.price(served_model) is not None:
+            return self._prices.cost(served_model, usage)
+        return self._prices.cost(request_model, usage)
+
+    def _params(self, request: LLMRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.json_mode:
+            params["response_format"] = {"type": "json_object"}
+        if request.role is not None:
+            params["extra_headers"] = {ROLE_HEADER: request.role.value}
+        return params
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one non-streaming chat completion.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The answer with usage and cost (`cost_usd` None for an unpriced model).
+
+        Raises:
+            openai.OpenAIError: Any provider or transport failure (map it with
+                `to_application_error`).
+        """
+        started = time.perf_counter()
+        completion: ChatCompletion = await self._openai.chat.completions.create(
+            **self._params(request), stream=False
+        )
+        choice = completion.choices[0] if completion.choices else None
+        content = (choice.message.content or "") if choice is not None else ""
+        usage = _usage_from(completion.usage) or _estimated_usage(request, content)
+        model = completion.model or request.model
+        response = LLMResponse(
+            content=content,
+            usage=usage,
+            cost_usd=self.cost(request.model, model, usage),
+            model=model,
+            finish_reason=choice.finish_reason if choice is not None else None,
+        )
+        logger.debug(
+            "llm_call_completed",
+            model=model,
+            role=request.role,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=response.cost_usd,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        return response
+
+    async def complete_many(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
+        """Run independent completions concurrently (never one after another).
+
+        Args:
+            requests: Independent requests.
+
+        Returns:
+            The responses, in the order of `requests`.
+        """
+        return list(await asyncio.gather(*(self.complete(r) for r in requests)))
+
+    def stream(self, request: LLMRequest) -> LLMStream:
+        """Start a streaming completion; use it as an async context manager.
+
+        Args:
+            request: The request.
+
+        Returns:
+            An `LLMStream`: `async with client.stream(req) as s: async for delta in s`,
+            then `s.response`.
+        """
+        return LLMStream(self, request)
+
+    async def _open_stream(self, request: LLMRequest) -> openai.AsyncStream[ChatCompletionChunk]:
+        sdk_stream = await self._openai.chat.completions.create(
+            **self._params(request), stream=True, stream_options={"include_usage": True}
+        )
+        return cast(openai.AsyncStream[ChatCompletionChunk], sdk_stream)
+
+
+class LLMStream:
+    """One streaming completion: yields text deltas, then holds the final `LLMResponse`.
+
+    Leaving the `async with` block (normally, on error, or on `CancelledError`) closes the
+    HTTP stream. A stream that ends without a `finish_reason` raises `LLMStreamCutError`
+    (retryable). Usage is the provider's final usage chunk (`stream_options.include_usage`),
+    or an estimate with `count_tokens` when the provider sent none.
+    """
+
+    def __init__(self, client: LLMClient, request: LLMRequest) -> None:
+        self._client = client
+        self._request = request
+        self._sdk_stream: openai.AsyncStream[ChatCompletionChunk] | None = None
+        self._iterator: AsyncIterator[str] | None = None
+        self._parts: list[str] = []
+        self._usage: Usage | None = None
+        self._model: str = request.model
+        self._finish_reason: str | None = None
+        self._response: LLMResponse | None = None
+
+    async def __aenter__(self) -> Self:
+        self._sdk_stream = await self._client._open_stream(self._request)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and close the HTTP stream (idempotent)."""
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None and hasattr(iterator, "aclose"):
+            await iterator.aclose()
+        sdk_stream, self._sdk_stream = self._sdk_stream, None
+        if sdk_stream is not None:
+            await sdk_stream.close()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if self._iterator is None:
+            self._iterator = self._deltas()
+        return self._iterator
+
+    async def _deltas(self) -> AsyncIterator[str]:
+        if self._sdk_stream is None:
+            raise RuntimeError("use `async with client.stream(request) as stream` first")
+        async for chunk in self._sdk_stream:
+            if chunk.model:
+                self._model = chunk.model
+            if chunk.usage is not None:
+                self._usage = _usage_from(chunk.usage)
+            for choice in chunk.choices:
+                if choice.index != 0:
+                    continue
+                if choice.finish_reason is not None:
+                    self._finish_reason = choice.finish_reason
+                if choice.delta.content:
+                    self._parts.append(choice.delta.content)
+                    yield choice.delta.content
+        if self._finish_reason is None:
+            raise LLMStreamCutError(len(self.text))
+        self._response = self._build(self._finish_reason)
+        logger.debug(
+            "llm_stream_completed",
+            model=self._response.model,
+            role=self._request.role,
+            input_tokens=self._response.usage.input_tokens,
+            output_tokens=self._response.usage.output_tokens,
+            cost_usd=self._response.cost_usd,
+        )
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self._parts)
+
+    def _build(self, finish_reason: str | None) -> LLMResponse:
+        text = self.text
+        usage = self._usage or _estimated_usage(self._request, text)
+        return LLMResponse(
+            content=text,
+            usage=usage,
+            cost_usd=self._client.cost(self._request.model, self._model, usage),
+            model=self._model,
+            finish_reason=finish_reason,
+        )
+
+    @property
+    def response(self) -> LLMResponse:
+        """The complete answer, available once the stream has been read to its end.
+
+        Raises:
+            RuntimeError: When the stream has not finished.
+        """
+        if self._response is None:
+            raise RuntimeError("the stream has not finished; use partial_response()")
+        return self._response
+
+    def partial_response(self) -> LLMResponse:
+        """What was received so far, with usage (estimated when the provider sent none).
+
+        Use it after a cancel or an early exit to account for the tokens already spent.
+
+        Returns:
+            The final response when the stream finished, else the partial one
+            (`finish_reason` None).
+        """
+        if self._response is not None:
+            return self._response
+        return self._build(None)
+
+    async def read_all(self) -> LLMResponse:
+        """Consume the rest of the stream and return the final response.
+
+        Returns:
+            The complete answer.
+        """
+        async for _ in self:
+            pass
+        return self.response
