@@ -1,9 +1,84 @@
-"""`agent` sub-commands: stack."""
+"""`agent up`: the whole service on one machine (see `agent.stack.runner`)."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from agent.cli.errors import load_settings_or_exit
+from agent.logging import configure_logging
+from agent.stack.lock import DataDirInUseError
+from agent.stack.ports import BusyPortError
+from agent.stack.runner import Stack, StackError, StackOptions
+
+DEFAULT_API_PORT = 8000
+DEFAULT_TEMPORAL_PORT = 7233
+DEFAULT_UI_PORT = 8233
+FAILURE_EXIT_CODE = 1
+
+
+def _echo(line: str) -> None:
+    typer.echo(line)
+
+
+async def _run(stack: Stack) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await stack.run(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def up(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where PostgreSQL, Temporal and logs keep their state "
+            "(default: AGENT_DATA_DIR or a per-user directory).",
+        ),
+    ] = None,
+    api_port: Annotated[int, typer.Option("--api-port", min=1, max=65535)] = DEFAULT_API_PORT,
+    temporal_port: Annotated[
+        int, typer.Option("--temporal-port", min=1, max=65535)
+    ] = DEFAULT_TEMPORAL_PORT,
+    ui_port: Annotated[int, typer.Option("--ui-port", min=1, max=65535)] = DEFAULT_UI_PORT,
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the Temporal Web UI.")] = True,
+) -> None:
+    """Run PostgreSQL, Redis, Temporal, the LLM simulator, the worker and the API.
+
+    Services configured with AGENT_DATABASE_URL, AGENT_TEMPORAL_ADDRESS, AGENT_REDIS_URL or
+    AGENT_LLM_BASE_URL/AGENT_LLM_API_KEY are used instead of started. When everything is
+    ready, DIR/stack.json says where each piece is. Ctrl-C stops it all.
+    """
+    started_at = time.monotonic()
+    settings = load_settings_or_exit()
+    configure_logging(settings.log_level, json=settings.log_json)
+    options = StackOptions(
+        data_dir=data_dir if data_dir is not None else settings.data_dir,
+        api_port=api_port,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        ui=ui,
+    )
+    stack = Stack(options, settings, report=_echo, started_at=started_at)
+    try:
+        code = asyncio.run(_run(stack))
+    except (DataDirInUseError, BusyPortError, StackError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(FAILURE_EXIT_CODE) from None
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the CLI."""
+    """Add `agent up` to the CLI."""
+    app.command("up")(up)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 STACK_FILE_NAME = "stack.json"
 
@@ -24,6 +24,10 @@ class StackInfo(BaseModel):
     api_key: str
     pid: int
     started_at: datetime
+    processes: dict[str, int] = Field(
+        default_factory=dict,
+        description="pid of each child `agent up` runs, by name (worker, api, temporal, ...).",
+    )
 
     def write(self, data_dir: Path) -> Path:
         """Write the file atomically into `data_dir` (readable by the owner only)."""

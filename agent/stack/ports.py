@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,3 +45,40 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> 
         except OSError:
             time.sleep(0.05)
     return False
+
+
+@dataclass(frozen=True)
+class PortClaim:
+    """A port `agent up` wants, and the command-line flag that changes it."""
+
+    port: int
+    flag: str
+    purpose: str
+
+
+class BusyPortError(RuntimeError):
+    """A port the stack needs is taken."""
+
+    def __init__(self, claim: PortClaim) -> None:
+        super().__init__(
+            f"port {claim.port} ({claim.purpose}) is already in use; "
+            f"free it or choose another with {claim.flag}"
+        )
+        self.claim = claim
+
+
+def ensure_ports_free(claims: Sequence[PortClaim], host: str = "127.0.0.1") -> None:
+    """Check, before anything starts, that every claimed port is free and claimed once.
+
+    Args:
+        claims: The ports wanted.
+        host: Interface they will be bound on.
+
+    Raises:
+        BusyPortError: For the first port that is taken (or claimed twice).
+    """
+    seen: set[int] = set()
+    for claim in claims:
+        if claim.port in seen or not port_is_free(claim.port, host):
+            raise BusyPortError(claim)
+        seen.add(claim.port)

@@ -61,6 +61,11 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @property
+    def returncode(self) -> int | None:
+        """Exit status once the server has exited; None while it runs (or before start)."""
+        return self._process.poll() if self._process is not None else None
+
+    @property
     def pid(self) -> int | None:
         """PID of the postmaster, when running."""
         return self._process.pid if self._process is not None else None
@@ -171,6 +176,9 @@ class EmbeddedPostgres:
             user=self._uid,
             group=self._gid,
             extra_groups=self._extra_groups,
+            # Own process group: a terminal Ctrl-C reaches only the supervisor, which
+            # stops the servers last, after their clients.
+            start_new_session=True,
         )
         log_file.close()
         self._wait_ready(log_path)

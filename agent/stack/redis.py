@@ -43,6 +43,11 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def returncode(self) -> int | None:
+        """Exit status once the server has exited; None while it runs (or before start)."""
+        return self._process.poll() if self._process is not None else None
+
+    @property
     def pid(self) -> int | None:
         """PID of the server, when running."""
         return self._process.pid if self._process is not None else None
@@ -73,6 +78,9 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Own process group: a terminal Ctrl-C reaches only the supervisor, which
+            # stops the servers last, after their clients.
+            start_new_session=True,
         )
         if not wait_for_port(self.port, timeout=15):
             self.stop()

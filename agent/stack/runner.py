@@ -1,0 +1,509 @@
+"""`agent up`: every service on one machine, supervised, with no Docker and no configuration.
+
+Start order: PostgreSQL, Redis, the Temporal dev server and the LLM simulator in parallel
+(each only when not configured), then migrations and the dev API key, then the worker and
+the API. The stack is ready when the API's `/readyz` answers 200 and the worker polls its
+task queue; then `DIR/stack.json` is written. A stop (SIGINT/SIGTERM) tears everything down
+in reverse order within `SHUTDOWN_BUDGET_SECONDS`.
+
+Failure policy: a server (PostgreSQL, Redis, Temporal, simulator) that dies takes the whole
+stack down with a non-zero exit, since nothing useful runs without it. The worker and the
+API are stateless, so after the stack was ready each may be restarted up to
+`MAX_RESTARTS` times (a crash loop still ends the stack); any death during start-up fails
+the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+import structlog
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from agent.cli.db import upgrade_database
+from agent.config import Settings, to_libpq_url
+from agent.stack.dev_key import ensure_dev_api_key
+from agent.stack.info import STACK_FILE_NAME, StackInfo
+from agent.stack.lock import DataDirLock
+from agent.stack.ports import PortClaim, ensure_ports_free, free_port, wait_for_port
+from agent.stack.postgres import EmbeddedPostgres
+from agent.stack.redis import EmbeddedRedis
+from agent.stack.supervisor import (
+    ManagedProcess,
+    clear_children,
+    reap_leftovers,
+    record_children,
+)
+from agent.stack.temporal_server import TemporalDevServer
+
+logger = structlog.get_logger(__name__)
+
+DATABASE_NAME = "agent"
+POSTGRES_DIR_NAME = "postgres"
+REDIS_DIR_NAME = "redis"
+LOGS_DIR_NAME = "logs"
+LOCAL_HOST = "127.0.0.1"
+
+TEMPORAL_READY_TIMEOUT_SECONDS = 60.0
+SIMULATOR_READY_TIMEOUT_SECONDS = 60.0
+STACK_READY_TIMEOUT_SECONDS = 120.0
+READY_POLL_SECONDS = 0.2
+WATCH_INTERVAL_SECONDS = 0.25
+HTTP_PROBE_TIMEOUT_SECONDS = 2.0
+
+MAX_RESTARTS = 3
+RESTART_DELAY_SECONDS = 1.0
+RESTARTABLE = frozenset({"worker", "api"})
+
+# Stop budgets per tier; their sum stays under the 10 s promised for a stop.
+APP_STOP_SECONDS = 3.5
+SERVICE_STOP_SECONDS = 2.5
+STORAGE_STOP_SECONDS = 2.5
+SHUTDOWN_BUDGET_SECONDS = APP_STOP_SECONDS + SERVICE_STOP_SECONDS + STORAGE_STOP_SECONDS
+
+Reporter = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """The stack could not start or stopped failing; the message is meant for a person."""
+
+
+class _Server(Protocol):
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What `agent up` was asked for on the command line."""
+
+    data_dir: Path
+    api_port: int = 8000
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    ui: bool = True
+
+
+def agent_command(*args: str) -> list[str]:
+    """Command line running an `agent` sub-command with this interpreter's environment."""
+    script = Path(sys.executable).parent / "agent"
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-c", "from agent.cli.main import main; main()", *args]
+
+
+def _public_host(host: str) -> str:
+    return LOCAL_HOST if host in {"0.0.0.0", "::", ""} else host
+
+
+class Stack:
+    """One run of `agent up`."""
+
+    def __init__(
+        self,
+        options: StackOptions,
+        settings: Settings,
+        *,
+        report: Reporter,
+        started_at: float | None = None,
+    ) -> None:
+        """Describe the run; nothing starts until `run()`.
+
+        Args:
+            options: Flags.
+            settings: Validated settings (configured services are used, not started).
+            report: Where lines for a person go (the CLI's stdout).
+            started_at: `time.monotonic()` when the command started, for time-to-ready.
+        """
+        self.options = options
+        self.settings = settings
+        self.report = report
+        self.started_at = time.monotonic() if started_at is None else started_at
+        self.data_dir = options.data_dir.expanduser().resolve()
+        self.logs_dir = self.data_dir / LOGS_DIR_NAME
+        self.lock = DataDirLock(self.data_dir)
+        self.ready = False
+        self.ready_after: float | None = None
+
+        self._postgres: EmbeddedPostgres | None = None
+        self._redis: EmbeddedRedis | None = None
+        self._temporal_server: TemporalDevServer | None = None
+        self._temporal: ManagedProcess | None = None
+        self._simulator: ManagedProcess | None = None
+        self._worker: ManagedProcess | None = None
+        self._api: ManagedProcess | None = None
+        self._infra_starts: list[asyncio.Task[None]] = []
+        self._restarts: dict[str, int] = {}
+
+        self.database_url: str | None = None
+        self.redis_url: str | None = settings.redis_url
+        self.temporal_address: str | None = settings.temporal_address
+        self.temporal_ui_url: str | None = settings.temporal_ui_url
+        self.llm_base_url: str | None = settings.llm_base_url
+        self.api_key: str | None = None
+
+    # -- public -------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API."""
+        return f"http://{_public_host(self.settings.api_host)}:{self.options.api_port}"
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Start everything, stay up until `stop` is set or a child fails, then stop all.
+
+        Args:
+            stop: Set by the caller's signal handlers.
+
+        Returns:
+            The process exit status: 0 after a requested stop, 1 after a failure.
+
+        Raises:
+            StackError: When the data dir is locked or a port is busy (nothing started).
+        """
+        self.lock.acquire()
+        try:
+            reaped = await asyncio.to_thread(reap_leftovers, self.data_dir)
+            if reaped:
+                self.report(f"stopped processes left by a previous run: {', '.join(reaped)}")
+            ensure_ports_free(self._port_claims(), _public_host(self.settings.api_host))
+            return await self._supervise(stop)
+        finally:
+            (self.data_dir / STACK_FILE_NAME).unlink(missing_ok=True)
+            self.lock.release()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _port_claims(self) -> list[PortClaim]:
+        claims = [PortClaim(self.options.api_port, "--api-port", "API")]
+        if self.settings.temporal_address is None:
+            claims.append(PortClaim(self.options.temporal_port, "--temporal-port", "Temporal"))
+            if self.options.ui:
+                claims.append(PortClaim(self.options.ui_port, "--ui-port", "Temporal UI"))
+        return claims
+
+    async def _supervise(self, stop: asyncio.Event) -> int:
+        stop_wait = asyncio.create_task(stop.wait())
+        watch = asyncio.create_task(self._watch())
+        start = asyncio.create_task(self._start())
+        try:
+            await asyncio.wait({start, watch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not start.done():
+                start.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StackError):
+                    await start
+                if stop.is_set():
+                    self.report("stopping before the stack was ready")
+                    return 0
+                raise StackError(watch.result())
+            self._raise_start_failure(start)
+            self._on_ready()
+            await asyncio.wait({watch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if watch.done():
+                raise StackError(watch.result())
+            self.report("stopping ...")
+            return 0
+        finally:
+            for task in (stop_wait, watch, start):
+                task.cancel()
+            await self._shutdown()
+
+    def _raise_start_failure(self, start: asyncio.Task[None]) -> None:
+        error = start.exception()
+        if error is None:
+            return
+        if isinstance(error, StackError):
+            raise error
+        if isinstance(error, TimeoutError):
+            raise StackError(
+                f"the stack was not ready within {STACK_READY_TIMEOUT_SECONDS:.0f}s "
+                f"(API /readyz and a worker polling {self.settings.task_queue!r}); "
+                f"see the logs in {self.logs_dir}"
+            ) from error
+        raise StackError(f"start-up failed: {type(error).__name__}: {error}") from error
+
+    async def _start(self) -> None:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._infra_starts = [
+            asyncio.create_task(self._start_postgres()),
+            asyncio.create_task(self._start_redis()),
+            asyncio.create_task(self._start_temporal()),
+            asyncio.create_task(self._start_simulator()),
+        ]
+        # Shielded: a thread starting PostgreSQL cannot be interrupted, so a stop during
+        # start-up waits for it in `_shutdown` and then stops what it started.
+        results = await asyncio.shield(asyncio.gather(*self._infra_starts, return_exceptions=True))
+        for result in results:
+            if isinstance(result, BaseException):
+                raise StackError(str(result)) from result
+        assert self.database_url is not None
+        assert self.temporal_address is not None
+        logger.info("migrating_database")
+        await asyncio.to_thread(upgrade_database, self.database_url)
+        self.api_key = await ensure_dev_api_key(self.database_url, self.data_dir, self.settings)
+        env = self._child_env()
+        self._worker = ManagedProcess(
+            "worker", agent_command("worker"), log_path=self.logs_dir / "worker.log", env=env
+        )
+        self._api = ManagedProcess(
+            "api", agent_command("api"), log_path=self.logs_dir / "api.log", env=env
+        )
+        await self._worker.start()
+        await self._api.start()
+        await asyncio.wait_for(self._wait_app_ready(), STACK_READY_TIMEOUT_SECONDS)
+
+    async def _start_postgres(self) -> None:
+        if self.settings.database_url is not None:
+            self.database_url = to_libpq_url(self.settings.database_url.get_secret_value())
+            return
+        self._postgres = EmbeddedPostgres(self.data_dir / POSTGRES_DIR_NAME, durable=True)
+        await asyncio.to_thread(self._postgres.start)
+        self.database_url = await asyncio.to_thread(self._postgres.create_database, DATABASE_NAME)
+
+    async def _start_redis(self) -> None:
+        if self.settings.redis_url is not None:
+            return
+        try:
+            self._redis = EmbeddedRedis(self.data_dir / REDIS_DIR_NAME)
+            await asyncio.to_thread(self._redis.start)
+        except (ImportError, OSError, RuntimeError) as exc:
+            # Redis is only a cache: without it the service still works, just slower.
+            logger.warning("redis_unavailable", error=str(exc))
+            self._redis = None
+            return
+        self.redis_url = self._redis.url
+
+    async def _start_temporal(self) -> None:
+        if self.settings.temporal_address is None:
+            server = TemporalDevServer(
+                data_dir=self.data_dir,
+                port=self.options.temporal_port,
+                ui_port=self.options.ui_port if self.options.ui else None,
+                namespace=self.settings.temporal_namespace,
+            )
+            server.db_file.parent.mkdir(parents=True, exist_ok=True)
+            self._temporal_server = server
+            self._temporal = ManagedProcess(
+                "temporal", server.command(), log_path=self.logs_dir / "temporal.log"
+            )
+            await self._temporal.start()
+            self.temporal_address = server.address
+            self.temporal_ui_url = server.ui_url
+        assert self.temporal_address is not None
+        await asyncio.wait_for(self._connect_temporal(), TEMPORAL_READY_TIMEOUT_SECONDS)
+
+    async def _connect_temporal(self) -> Client:
+        assert self.temporal_address is not None
+        while True:
+            try:
+                return await Client.connect(
+                    self.temporal_address, namespace=self.settings.temporal_namespace
+                )
+            except RuntimeError:
+                if self._temporal is not None and self._temporal.returncode is not None:
+                    raise StackError(
+                        "the Temporal dev server exited during start-up:\n"
+                        + self._temporal.log_tail()
+                    ) from None
+                await asyncio.sleep(READY_POLL_SECONDS)
+
+    async def _start_simulator(self) -> None:
+        if self.settings.uses_real_llm:
+            return
+        port = free_port()
+        self._simulator = ManagedProcess(
+            "simulator",
+            agent_command("sim", "--port", str(port)),
+            log_path=self.logs_dir / "simulator.log",
+            env=self._base_env(),
+        )
+        await self._simulator.start()
+        self.llm_base_url = f"http://{LOCAL_HOST}:{port}/v1"
+        deadline = time.monotonic() + SIMULATOR_READY_TIMEOUT_SECONDS
+        while not await asyncio.to_thread(wait_for_port, port, LOCAL_HOST, READY_POLL_SECONDS):
+            if self._simulator.returncode is not None or time.monotonic() > deadline:
+                raise StackError("the LLM simulator did not start:\n" + self._simulator.log_tail())
+
+    async def _wait_app_ready(self) -> None:
+        client = await self._connect_temporal()
+        async with httpx.AsyncClient(timeout=HTTP_PROBE_TIMEOUT_SECONDS) as http:
+            api_ready = worker_ready = False
+            while not (api_ready and worker_ready):
+                if not api_ready:
+                    with contextlib.suppress(httpx.HTTPError):
+                        response = await http.get(f"{self.api_url}/readyz")
+                        api_ready = response.status_code == httpx.codes.OK
+                if not worker_ready:
+                    worker_ready = await self._worker_polls(client)
+                if not (api_ready and worker_ready):
+                    await asyncio.sleep(READY_POLL_SECONDS)
+
+    async def _worker_polls(self, client: Client) -> bool:
+        try:
+            response = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self.settings.temporal_namespace,
+                    task_queue=TaskQueue(name=self.settings.task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            )
+        except RPCError:
+            return False
+        return len(response.pollers) > 0
+
+    def _base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["AGENT_DATA_DIR"] = str(self.data_dir)
+        # Children write to log files, never to a terminal.
+        env.setdefault("AGENT_LOG_JSON", "true")
+        return env
+
+    def _child_env(self) -> dict[str, str]:
+        env = self._base_env()
+        assert self.database_url is not None
+        assert self.temporal_address is not None
+        resolved: Mapping[str, str | None] = {
+            "AGENT_DATABASE_URL": self.database_url,
+            "AGENT_REDIS_URL": self.redis_url,
+            "AGENT_TEMPORAL_ADDRESS": self.temporal_address,
+            "AGENT_TEMPORAL_NAMESPACE": self.settings.temporal_namespace,
+            "AGENT_TASK_QUEUE": self.settings.task_queue,
+            "AGENT_TEMPORAL_UI_URL": self.temporal_ui_url,
+            "AGENT_LLM_BASE_URL": self.llm_base_url,
+            "AGENT_API_HOST": self.settings.api_host,
+            "AGENT_API_PORT": str(self.options.api_port),
+        }
+        for name, value in resolved.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        return env
+
+    def _managed(self) -> list[ManagedProcess]:
+        return [
+            process
+            for process in (self._api, self._worker, self._simulator, self._temporal)
+            if process is not None
+        ]
+
+    def _servers(self) -> dict[str, _Server]:
+        servers: dict[str, _Server] = {}
+        if self._postgres is not None:
+            servers["postgres"] = self._postgres
+        if self._redis is not None:
+            servers["redis"] = self._redis
+        return servers
+
+    def _pids(self) -> dict[str, int]:
+        pids = {p.name: p.pid for p in self._managed() if p.pid is not None}
+        pids.update({n: s.pid for n, s in self._servers().items() if s.pid is not None})
+        return pids
+
+    def _stack_info(self) -> StackInfo:
+        assert self.database_url is not None
+        assert self.temporal_address is not None
+        assert self.api_key is not None
+        return StackInfo(
+            api_url=self.api_url,
+            temporal_address=self.temporal_address,
+            temporal_namespace=self.settings.temporal_namespace,
+            temporal_ui_url=self.temporal_ui_url,
+            task_queue=self.settings.task_queue,
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            llm_base_url=self.llm_base_url,
+            api_key=self.api_key,
+            pid=os.getpid(),
+            started_at=datetime.now(UTC),
+            processes=self._pids(),
+        )
+
+    def _on_ready(self) -> None:
+        self.ready = True
+        self.ready_after = time.monotonic() - self.started_at
+        record_children(self.data_dir, self._pids())
+        info = self._stack_info()
+        info.write(self.data_dir)
+        logger.info("stack_ready", ready_after_s=round(self.ready_after, 2))
+        lines = [
+            "",
+            f"  API            {info.api_url}",
+            f"  API docs       {info.api_url}/docs",
+            f"  Temporal UI    {info.temporal_ui_url or '(disabled)'}",
+            f"  Temporal       {info.temporal_address} (namespace {info.temporal_namespace})",
+            f"  Database       {info.database_url}",
+            f"  Redis          {info.redis_url or '(none: prompt cache off)'}",
+            f"  LLM            {info.llm_base_url or 'default provider'}"
+            + (" (simulator)" if self._simulator is not None else ""),
+            f"  API key        {info.api_key}",
+            f"  Data dir       {self.data_dir}  (logs in {self.logs_dir})",
+            f"  stack.json     {self.data_dir / STACK_FILE_NAME}",
+            "",
+            f"ready in {self.ready_after:.1f}s; press Ctrl-C to stop",
+        ]
+        for line in lines:
+            self.report(line)
+
+    async def _watch(self) -> str:
+        """Return a description of the first unrecoverable death of a child."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            for process in self._managed():
+                code = process.returncode
+                if code is None or process.stopping:
+                    continue
+                restarts = self._restarts.get(process.name, 0)
+                if self.ready and process.name in RESTARTABLE and restarts < MAX_RESTARTS:
+                    self._restarts[process.name] = restarts + 1
+                    self.report(
+                        f"{process.name} exited with status {code}; restarting "
+                        f"({restarts + 1}/{MAX_RESTARTS}), log: {process.log_path}"
+                    )
+                    await asyncio.sleep(RESTART_DELAY_SECONDS)
+                    await process.start()
+                    record_children(self.data_dir, self._pids())
+                    self._stack_info().write(self.data_dir)
+                    continue
+                return (
+                    f"{process.name} exited unexpectedly with status {code}; "
+                    f"last lines of {process.log_path}:\n{process.log_tail()}"
+                )
+            for name, server in self._servers().items():
+                if server.returncode is not None:
+                    return f"{name} exited unexpectedly with status {server.returncode}"
+
+    async def _shutdown(self) -> None:
+        # Infra starts run in threads that cannot be interrupted; let them finish so that
+        # whatever they started is stopped below.
+        if self._infra_starts:
+            await asyncio.gather(*self._infra_starts, return_exceptions=True)
+        apps = [p for p in (self._api, self._worker) if p is not None]
+        await asyncio.gather(*(p.stop(APP_STOP_SECONDS) for p in apps))
+        services = [p for p in (self._simulator, self._temporal) if p is not None]
+        await asyncio.gather(*(p.stop(SERVICE_STOP_SECONDS) for p in services))
+        stops = []
+        if self._redis is not None:
+            stops.append(asyncio.to_thread(self._redis.stop, STORAGE_STOP_SECONDS))
+        if self._postgres is not None:
+            stops.append(asyncio.to_thread(self._postgres.stop, STORAGE_STOP_SECONDS))
+        await asyncio.gather(*stops)
+        clear_children(self.data_dir)
+        logger.info("stack_stopped")
