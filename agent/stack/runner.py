@@ -49,6 +49,7 @@ from agent.stack.supervisor import (
     record_children,
 )
 from agent.stack.temporal_server import TemporalDevServer
+from agent.temporal import ensure_search_attributes
 
 logger = structlog.get_logger(__name__)
 
@@ -307,7 +308,14 @@ class Stack:
             self.temporal_address = server.address
             self.temporal_ui_url = server.ui_url
         assert self.temporal_address is not None
-        await asyncio.wait_for(self._connect_temporal(), TEMPORAL_READY_TIMEOUT_SECONDS)
+        client = await asyncio.wait_for(self._connect_temporal(), TEMPORAL_READY_TIMEOUT_SECONDS)
+        if self._temporal is None:
+            # The dev server registers them from its command line; a configured cluster
+            # may lack them, and the operator API may be closed to us (Temporal Cloud).
+            try:
+                await ensure_search_attributes(client, self.settings.temporal_namespace)
+            except RPCError as exc:
+                logger.warning("search_attributes_not_registered", error=str(exc))
 
     async def _connect_temporal(self) -> Client:
         assert self.temporal_address is not None
