@@ -111,6 +111,8 @@ class Milestone(TimestampMixin, Base):
     status: Mapped[MilestoneStatus] = mapped_column(String(32), default=MilestoneStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     output: Mapped[str | None] = mapped_column(Text)
+    # Attempt whose output is stored; makes recording an attempt's output idempotent.
+    output_attempt: Mapped[int | None] = mapped_column(Integer)
     feedback: Mapped[str | None] = mapped_column(Text)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -199,6 +199,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("output", sa.Text(), nullable=True),
+        sa.Column("output_attempt", sa.Integer(), nullable=True),
         sa.Column("feedback", sa.Text(), nullable=True),
         sa.Column("input_tokens", sa.BigInteger(), nullable=False),
         sa.Column("output_tokens", sa.BigInteger(), nullable=False),

@@ -1,0 +1,1 @@
+"""Prompts: versioned templates and their cache."""
