@@ -1,0 +1,1 @@
+"""An OpenAI-compatible LLM simulator: deterministic agents, controllable latency and faults."""

@@ -1,0 +1,96 @@
+"""Directives: `[name=value]` markers anywhere in a request's messages steer the simulator."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.events.types import AgentRole, TaskComplexity
+
+_DIRECTIVE = re.compile(r"\[(?P<name>[a-z_]+)=(?P<value>[^\]\s]+)\]")
+
+
+class Fault(StrEnum):
+    """Faults the simulator can inject."""
+
+    RATE_LIMIT = "429"
+    SERVER_ERROR = "500"
+    BAD_REQUEST = "400"
+    UNAUTHORIZED = "401"
+    HANG = "hang"
+    CUT = "cut"
+    INVALID_PLAN = "invalid_plan"
+
+
+class PlanShape(StrEnum):
+    """Dependency shapes of a simulated plan."""
+
+    SEQUENTIAL = "sequential"
+    PARALLEL = "parallel"
+    DIAMOND = "diamond"
+    DAG = "dag"
+
+
+class InvalidPlanKind(StrEnum):
+    """How an `invalid_plan` fault breaks the plan."""
+
+    MALFORMED = "malformed"
+    CYCLE = "cycle"
+    UNKNOWN_DEPENDENCY = "unknown_dep"
+    DUPLICATE_KEY = "duplicate"
+
+
+MAX_MILESTONES = 100
+
+
+class Directives(BaseModel):
+    """Every directive found in one request (the first occurrence of each name wins)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    milestones: int | None = Field(default=None, ge=1, le=MAX_MILESTONES)
+    plan: PlanShape | None = None
+    complexity: TaskComplexity | None = None
+    fail_first: int | None = Field(default=None, ge=0)
+    fail_always: str | None = None
+    output_tokens: int | None = Field(default=None, ge=1)
+    ttft_ms: int | None = Field(default=None, ge=0)
+    tps: float | None = Field(default=None, ge=0)
+    fault: Fault | None = None
+    fault_role: AgentRole | None = None
+    fault_count: int | None = Field(default=None, ge=0)
+    retry_after: float | None = Field(default=None, ge=0)
+    invalid: InvalidPlanKind | None = None
+
+
+def parse_directives(texts: Iterable[str]) -> Directives:
+    """Collect the directives in `texts`; unknown names and invalid values are ignored.
+
+    Args:
+        texts: Message contents, in order.
+
+    Returns:
+        The directives.
+    """
+    found: dict[str, str] = {}
+    for text in texts:
+        for match in _DIRECTIVE.finditer(text):
+            name = match.group("name")
+            if name in Directives.model_fields and name not in found:
+                found[name] = match.group("value")
+    valid: dict[str, str] = {}
+    for name, value in found.items():
+        try:
+            Directives.model_validate({name: value})
+        except ValidationError:
+            continue
+        valid[name] = value
+    return Directives.model_validate(valid)
+
+
+def strip_directives(text: str) -> str:
+    """Return `text` without its directive markers."""
+    return _DIRECTIVE.sub("", text)
