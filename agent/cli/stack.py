@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from pathlib import Path
@@ -63,6 +64,8 @@ def up(
     started_at = time.monotonic()
     settings = load_settings_or_exit()
     configure_logging(settings.log_level, json=settings.log_json)
+    # Readiness probes poll; one log line per probe would drown the summary.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     options = StackOptions(
         data_dir=data_dir if data_dir is not None else settings.data_dir,
         api_port=api_port,

@@ -181,6 +181,8 @@ class Stack:
         """
         self.lock.acquire()
         try:
+            # A run that was killed leaves its file behind; it must not look ready.
+            (self.data_dir / STACK_FILE_NAME).unlink(missing_ok=True)
             reaped = await asyncio.to_thread(reap_leftovers, self.data_dir)
             if reaped:
                 self.report(f"stopped processes left by a previous run: {', '.join(reaped)}")
@@ -364,17 +366,24 @@ class Stack:
                     await asyncio.sleep(READY_POLL_SECONDS)
 
     async def _worker_polls(self, client: Client) -> bool:
-        try:
-            response = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=self.settings.temporal_namespace,
-                    task_queue=TaskQueue(name=self.settings.task_queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        """Whether a worker polls the task queue (for workflow or activity tasks)."""
+        for queue_type in (
+            TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        ):
+            try:
+                response = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=self.settings.temporal_namespace,
+                        task_queue=TaskQueue(name=self.settings.task_queue),
+                        task_queue_type=queue_type,
+                    )
                 )
-            )
-        except RPCError:
-            return False
-        return len(response.pollers) > 0
+            except RPCError:
+                return False
+            if response.pollers:
+                return True
+        return False
 
     def _base_env(self) -> dict[str, str]:
         env = dict(os.environ)
