@@ -1,0 +1,101 @@
+"""FastAPI dependencies: `DBSession`, `CurrentUserId` and the app's shared clients.
+
+Typed on `HTTPConnection`, so the same dependencies serve HTTP and WebSocket routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+from typing import Annotated, cast
+from uuid import UUID
+
+from fastapi import Depends, WebSocketException
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
+from temporalio.client import Client
+
+from agent.config import Settings
+from agent.db.session import DatabaseSessionManager
+from agent.prompts.cache import PromptCache
+from api.auth import ApiKeyResolver, bearer_token
+from api.errors import ApiError, ErrorCode
+from api.ws.manager import WebSocketManager
+from api.ws.protocol import CloseCode
+
+
+def get_session_manager(conn: HTTPConnection) -> DatabaseSessionManager:
+    """The application's session manager."""
+    return cast(DatabaseSessionManager, conn.app.state.db)
+
+
+async def get_db(conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
+    """Yield one session per request; rolled back on error, always closed.
+
+    Yields:
+        An `AsyncSession`; handlers commit what they change.
+    """
+    async for session in get_session_manager(conn).get_session():
+        yield session
+
+
+async def get_current_user_id(conn: HTTPConnection) -> UUID:
+    """Resolve the caller's API key to a user id.
+
+    A socket is accepted and then closed with `CloseCode.UNAUTHORIZED`, so browsers see
+    the code (a refused handshake would only show a generic failure).
+
+    Raises:
+        ApiError: 401 for HTTP requests without a valid key.
+        WebSocketException: 4401 for sockets without a valid key.
+    """
+    resolver = cast(ApiKeyResolver, conn.app.state.auth)
+    token = bearer_token(conn)
+    user_id = await resolver.resolve(token) if token else None
+    if user_id is not None:
+        return user_id
+    if conn.scope["type"] == "websocket":
+        await cast(WebSocket, conn).accept()
+        raise WebSocketException(code=CloseCode.UNAUTHORIZED, reason="invalid or missing API key")
+    raise ApiError(
+        HTTPStatus.UNAUTHORIZED,
+        ErrorCode.UNAUTHORIZED,
+        "a valid API key is required (Authorization: Bearer <key>)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def get_settings_dep(conn: HTTPConnection) -> Settings:
+    """The settings the app was created with."""
+    return cast(Settings, conn.app.state.settings)
+
+
+def get_temporal(conn: HTTPConnection) -> Client:
+    """The application's Temporal client."""
+    return cast(Client, conn.app.state.temporal)
+
+
+def get_ws_manager(conn: HTTPConnection) -> WebSocketManager:
+    """The application's WebSocket manager."""
+    return cast(WebSocketManager, conn.app.state.ws_manager)
+
+
+def get_prompt_cache(conn: HTTPConnection) -> PromptCache | None:
+    """The application's prompt cache (a pass-through when Redis is not configured)."""
+    return cast("PromptCache | None", conn.app.state.prompt_cache)
+
+
+def get_redis(conn: HTTPConnection) -> Redis | None:
+    """The application's Redis client, or None when Redis is not configured."""
+    return cast("Redis | None", conn.app.state.redis)
+
+
+DBSession = Annotated[AsyncSession, Depends(get_db)]
+CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+TemporalClient = Annotated[Client, Depends(get_temporal)]
+WSManager = Annotated[WebSocketManager, Depends(get_ws_manager)]
+Prompts = Annotated[PromptCache | None, Depends(get_prompt_cache)]
+SessionManager = Annotated[DatabaseSessionManager, Depends(get_session_manager)]

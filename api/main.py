@@ -1,0 +1,141 @@
+"""The FastAPI application: `create_app(settings)` and its lifespan.
+
+Nothing happens at import time: the engine, the Temporal client, Redis, the WebSocket
+manager and the PostgreSQL listener are built in the lifespan and kept on `app.state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import structlog
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from agent.config import Settings
+from agent.db.session import DatabaseSessionManager
+from agent.events.bus import get_event_bus
+from agent.events.handlers.logging_handler import LoggingEventHandler
+from agent.events.handlers.websocket_handler import WebSocketEventHandler
+from agent.events.listener import PostgresEventListener
+from agent.prompts.cache import PromptCache
+from agent.temporal import connect_temporal, ensure_search_attributes
+from api.auth import ApiKeyResolver
+from api.errors import install_error_handlers
+from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
+from api.routers import events, health, prompts, tasks
+from api.ws.manager import WebSocketManager
+from api.ws.source import DatabaseEventSource
+
+logger = structlog.get_logger(__name__)
+
+API_VERSION = "1.0.0"
+TEMPORAL_CONNECT_ATTEMPTS = 10
+TEMPORAL_CONNECT_DELAY_SECONDS = 1.0
+LISTENER_START_TIMEOUT_SECONDS = 10.0
+
+
+async def _connect_temporal(settings: Settings) -> Client:
+    """Connect, retrying for a while: Temporal may still be starting (`agent up`)."""
+    for attempt in range(1, TEMPORAL_CONNECT_ATTEMPTS + 1):
+        try:
+            return await connect_temporal(settings)
+        except (RuntimeError, RPCError, OSError) as exc:
+            if attempt == TEMPORAL_CONNECT_ATTEMPTS:
+                raise
+            logger.warning("temporal_connect_retry", attempt=attempt, error=str(exc))
+            await asyncio.sleep(TEMPORAL_CONNECT_DELAY_SECONDS * attempt)
+    raise RuntimeError("unreachable")  # pragma: no cover
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the app's clients on start-up and release them on shutdown."""
+    settings: Settings = app.state.settings
+    db = DatabaseSessionManager(settings.database_url_value())
+    redis: Redis | None = None
+    listener: PostgresEventListener | None = None
+    bus = get_event_bus()
+    ws_handler: WebSocketEventHandler | None = None
+    logging_handler = LoggingEventHandler()
+    try:
+        temporal = await _connect_temporal(settings)
+        with suppress(RPCError):
+            # Self-hosted and dev servers accept this; Temporal Cloud manages them itself.
+            await ensure_search_attributes(temporal)
+        if settings.redis_url is not None:
+            redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        ws_manager = WebSocketManager(
+            DatabaseEventSource(db),
+            queue_size=settings.ws_queue_size,
+            ping_interval_seconds=settings.ws_ping_interval_seconds,
+        )
+        app.state.db = db
+        app.state.temporal = temporal
+        app.state.redis = redis
+        app.state.prompt_cache = (
+            PromptCache(redis, settings.prompt_cache_ttl_seconds) if redis is not None else None
+        )
+        app.state.auth = ApiKeyResolver(db, settings.api_key_pepper)
+        app.state.ws_manager = ws_manager
+
+        ws_handler = WebSocketEventHandler(app.state.ws_manager)
+        bus.subscribe_all(ws_handler.handle)
+        bus.subscribe_all(logging_handler.handle)
+
+        listener = PostgresEventListener(settings.database_url_value(), db.session, bus.emit)
+        app.state.listener = listener
+        await listener.start()
+        with suppress(TimeoutError):
+            await listener.wait_connected(LISTENER_START_TIMEOUT_SECONDS)
+        logger.info("api_started", redis=redis is not None, listener=listener.connected)
+        yield
+    finally:
+        if hasattr(app.state, "ws_manager"):
+            await app.state.ws_manager.close_all()
+        if listener is not None:
+            await listener.stop()
+        if ws_handler is not None:
+            bus.unsubscribe(ws_handler.handle)
+        bus.unsubscribe(logging_handler.handle)
+        if redis is not None:
+            await redis.aclose()
+        await db.close()
+        logger.info("api_stopped")
+
+
+def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """Build the API application.
+
+    Args:
+        settings: Configuration; the database URL must be set.
+        max_body_bytes: Largest accepted request body (larger ones get 413).
+
+    Returns:
+        The app; its clients are created when it starts (lifespan).
+    """
+    app = FastAPI(
+        title="Durable agent tasks",
+        version=API_VERSION,
+        description=(
+            "Long, LLM-driven agent tasks on Temporal. Authenticate with "
+            "`Authorization: Bearer <api key>`. Errors: "
+            '`{"error": {"code", "message", "details"}}`. Event sockets: see '
+            "`/v1/tasks/{id}/events/ws` and `/v1/sessions/{id}/events/ws` "
+            "(close codes 4401 unauthorized, 4404 not found, 4008 slow consumer)."
+        ),
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (health, tasks, events, prompts):
+        app.include_router(module.router)
+    return app

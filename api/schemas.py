@@ -1,0 +1,219 @@
+"""Request and response bodies of the HTTP API, with bounds on every input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.events.types import (
+    AgentActivityEvent,
+    BreakpointKind,
+    MilestoneStatus,
+    TaskComplexity,
+    TaskStatus,
+)
+from workflows.models import Budget, PauseState, PlanEdit, ResumeAction, Totals
+
+MAX_GOAL_CHARS = 20_000
+MAX_PROMPT_CHARS = 200_000
+MAX_FEEDBACK_CHARS = 20_000
+NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
+MAX_NAME_CHARS = 255
+MAX_BREAKPOINT_TIMEOUT_SECONDS = 30 * 24 * 3600.0
+DEFAULT_EVENTS_LIMIT = 100
+MAX_EVENTS_LIMIT = 500
+DEFAULT_LIST_LIMIT = 50
+MAX_LIST_LIMIT = 200
+
+
+class _Input(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TaskCreate(_Input):
+    """Body of `POST /v1/tasks`."""
+
+    goal: str = Field(min_length=1, max_length=MAX_GOAL_CHARS, description="What to achieve.")
+    session_id: UUID | None = Field(default=None, description="Groups tasks of one session.")
+    complexity: TaskComplexity | None = Field(
+        default=None, description="Skip classification and route models for this complexity."
+    )
+    breakpoints: list[BreakpointKind] = Field(
+        default_factory=list,
+        max_length=len(BreakpointKind),
+        description="Where the task pauses for a person.",
+    )
+    budget: Budget = Field(default_factory=Budget)
+    max_parallel: int = Field(default=4, ge=1, le=32)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    breakpoint_timeout_seconds: float | None = Field(
+        default=None, gt=0, le=MAX_BREAKPOINT_TIMEOUT_SECONDS
+    )
+    breakpoint_default_action: ResumeAction = ResumeAction.CONTINUE
+
+    @field_validator("breakpoints")
+    @classmethod
+    def _unique_breakpoints(cls, value: list[BreakpointKind]) -> list[BreakpointKind]:
+        return list(dict.fromkeys(value))
+
+
+class ResumeBody(_Input):
+    """Body of `POST /v1/tasks/{id}/resume`."""
+
+    breakpoint_id: str = Field(min_length=1, max_length=255)
+    action: ResumeAction = ResumeAction.CONTINUE
+    edits: PlanEdit | None = None
+    budget: Budget | None = None
+    feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS)
+
+
+class TaskLinks(BaseModel):
+    """Where to go next with a task."""
+
+    self: str
+    events: str
+    events_ws: str
+    resume: str
+    cancel: str
+
+
+class MilestoneOut(BaseModel):
+    """One milestone of a task."""
+
+    id: UUID
+    key: str
+    title: str
+    description: str
+    depends_on: list[str]
+    position: int
+    status: MilestoneStatus
+    attempts: int
+    output: str | None
+    feedback: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TaskOut(BaseModel):
+    """A task, as listed."""
+
+    id: UUID
+    session_id: UUID | None
+    goal: str
+    status: TaskStatus
+    complexity: TaskComplexity | None
+    workflow_id: str
+    breakpoints: list[BreakpointKind]
+    budget: Budget
+    max_parallel: int
+    max_attempts: int
+    totals: Totals
+    failure_reason: str | None
+    last_event_seq: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: TaskLinks
+
+
+class TaskDetail(TaskOut):
+    """A task with its plan, result and pause state."""
+
+    milestones: list[MilestoneOut]
+    paused: PauseState | None
+    result: str | None
+    error: str | None
+
+
+class TaskPage(BaseModel):
+    """One page of tasks, newest first."""
+
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+class ResumeOut(BaseModel):
+    """What the task accepted at its breakpoint."""
+
+    task_id: UUID
+    breakpoint_id: str
+    action: ResumeAction
+
+
+class CancelOut(BaseModel):
+    """Acknowledgement of a cancellation request."""
+
+    task_id: UUID
+    status: TaskStatus
+    cancel_requested: bool
+
+
+class EventPage(BaseModel):
+    """Stored events of a task after a sequence number."""
+
+    items: list[AgentActivityEvent]
+    next_after_seq: int = Field(description="Pass as `after_seq` to read on.")
+    has_more: bool
+
+
+class PromptCreate(_Input):
+    """Body of `POST /v1/prompts`: every post makes a new version."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)
+    content: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    category: str | None = Field(
+        default=None, min_length=1, max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN
+    )
+
+
+class PromptOut(BaseModel):
+    """One version of a prompt."""
+
+    name: str
+    version: int
+    content: str
+    sha256: str
+    category: str | None
+    created_by: UUID | None
+    created_at: datetime
+
+
+class PromptPage(BaseModel):
+    """One page of prompts (latest version of each name)."""
+
+    items: list[PromptOut]
+    next_cursor: str | None
+
+
+class ComponentStatus(BaseModel):
+    """Readiness of one dependency."""
+
+    ok: bool
+    detail: str = ""
+
+
+class Readiness(BaseModel):
+    """Body of `/readyz`."""
+
+    ready: bool
+    components: dict[str, ComponentStatus]
+
+
+class Health(BaseModel):
+    """Body of `/healthz`."""
+
+    status: str = "ok"
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """JSON-compatible dict of a model."""
+    return model.model_dump(mode="json")
