@@ -1,0 +1,184 @@
+"""`agent up` end to end: real processes, real ports, a stop and a second start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from agent.db.session import DatabaseSessionManager
+from agent.repositories.users import UserRepository
+from agent.stack.dev_key import DEV_KEY_FILE_NAME
+from agent.stack.info import STACK_FILE_NAME, StackInfo
+from agent.stack.lock import DataDirLock
+from agent.stack.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+READY_TIMEOUT_SECONDS = 240.0
+STOP_TIMEOUT_SECONDS = 30.0
+MARKER_USER = "e2e-marker"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not (ROOT / "api" / "main.py").exists(), reason="api/main.py (the API app) is not built yet"
+    ),
+    pytest.mark.skipif(
+        not (ROOT / "agent" / "cli" / "worker.py").exists(),
+        reason="agent/cli/worker.py (`agent worker`) is not built yet",
+    ),
+]
+
+
+class Up:
+    """One `agent up` subprocess."""
+
+    def __init__(self, data_dir: Path, api_port: int, temporal_port: int, ui_port: int) -> None:
+        self.data_dir = data_dir
+        self.output = data_dir.parent / f"up-{time.monotonic_ns()}.log"
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("AGENT_") or key.startswith("AGENT_TEST_")
+        }
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from agent.cli.main import main; main()",
+                    "up",
+                    "--data-dir",
+                    str(data_dir),
+                    "--api-port",
+                    str(api_port),
+                    "--temporal-port",
+                    str(temporal_port),
+                    "--ui-port",
+                    str(ui_port),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=data_dir.parent,
+                start_new_session=True,
+            )
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self) -> StackInfo:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"agent up exited with {self.process.returncode}:\n{self.text()}")
+            info = StackInfo.read(self.data_dir)
+            if info is not None and info.pid == self.process.pid:
+                return info
+            time.sleep(0.2)
+        pytest.fail(f"no stack.json within {READY_TIMEOUT_SECONDS}s:\n{self.text()}")
+
+    def descendants(self) -> list[psutil.Process]:
+        children: list[psutil.Process] = psutil.Process(self.process.pid).children(recursive=True)
+        return children
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+    def kill_group(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def ports() -> tuple[int, int, int]:
+    return free_port(), free_port(), free_port()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def _alive(processes: list[psutil.Process]) -> list[str]:
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+async def _write_marker(database_url: str) -> None:
+    async with DatabaseSessionManager(database_url) as manager, manager.session() as session:
+        await UserRepository(session).get_or_create(MARKER_USER)
+        await session.commit()
+
+
+async def _marker_exists(database_url: str) -> bool:
+    async with DatabaseSessionManager(database_url) as manager, manager.session() as session:
+        return await UserRepository(session).get_by_name(MARKER_USER) is not None
+
+
+def test_up_serves_stops_cleanly_and_keeps_data_across_restarts(
+    data_dir: Path, ports: tuple[int, int, int]
+) -> None:
+    api_port, temporal_port, ui_port = ports
+    first = Up(data_dir, api_port, temporal_port, ui_port)
+    try:
+        info = first.wait_ready()
+        health = httpx.get(f"{info.api_url}/healthz", timeout=10)
+        ready = httpx.get(f"{info.api_url}/readyz", timeout=10)
+        ui = httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=10)
+        asyncio.run(_write_marker(info.database_url))
+        key_file = (data_dir / DEV_KEY_FILE_NAME).read_text()
+        children = first.descendants()
+
+        status = first.terminate()
+    finally:
+        first.kill_group()
+
+    assert health.status_code == 200
+    assert ready.status_code == 200, ready.text
+    assert ui.status_code == 200
+    assert info.api_url == f"http://127.0.0.1:{api_port}"
+    assert info.temporal_address == f"127.0.0.1:{temporal_port}"
+    assert info.temporal_ui_url == f"http://127.0.0.1:{ui_port}"
+    assert key_file.strip() == info.api_key
+    assert {"worker", "api", "temporal", "postgres"} <= set(info.processes)
+    assert {child.pid for child in children} >= set(info.processes.values())
+    assert "ready in " in first.text()
+    assert status == 0, first.text()
+    assert _alive(children) == []
+    assert not (data_dir / STACK_FILE_NAME).exists()
+    with DataDirLock(data_dir) as lock:
+        assert lock.held
+
+    second = Up(data_dir, api_port, temporal_port, ui_port)
+    try:
+        again = second.wait_ready()
+        marker_kept = asyncio.run(_marker_exists(again.database_url))
+        ready_again = httpx.get(f"{again.api_url}/readyz", timeout=10)
+        second_children = second.descendants()
+        second_status = second.terminate()
+    finally:
+        second.kill_group()
+
+    assert marker_kept
+    assert ready_again.status_code == 200
+    assert again.api_key == info.api_key
+    assert (data_dir / DEV_KEY_FILE_NAME).read_text() == key_file
+    assert second_status == 0, second.text()
+    assert _alive(second_children) == []
