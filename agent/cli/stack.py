@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import psutil
 import typer
 
 from agent.cli.errors import load_settings_or_exit
@@ -61,7 +62,8 @@ def up(
     AGENT_LLM_BASE_URL/AGENT_LLM_API_KEY are used instead of started. When everything is
     ready, DIR/stack.json says where each piece is. Ctrl-C stops it all.
     """
-    started_at = time.monotonic()
+    # Time-to-ready counts from the process's birth, interpreter start-up and imports too.
+    started_at = time.monotonic() - max(0.0, time.time() - psutil.Process().create_time())
     settings = load_settings_or_exit()
     configure_logging(settings.log_level, json=settings.log_json)
     # Readiness probes poll; one log line per probe would drown the summary.

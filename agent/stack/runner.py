@@ -495,7 +495,10 @@ class Stack:
                         f"({restarts + 1}/{MAX_RESTARTS}), log: {process.log_path}"
                     )
                     await asyncio.sleep(RESTART_DELAY_SECONDS)
-                    await process.start()
+                    try:
+                        await process.start()
+                    except OSError as exc:
+                        return f"{process.name} could not be restarted: {exc}"
                     record_children(self.data_dir, self._pids())
                     self._stack_info().write(self.data_dir)
                     continue
