@@ -131,6 +131,7 @@ class Completion:
     event_interval_s: float
     hang_s: float | None
     cut: bool
+    truncate: bool
 
     def usage(self) -> dict[str, int]:
         """The OpenAI `usage` object."""
@@ -175,9 +176,10 @@ async def _wait_for_disconnect(receive: Receive, disconnected: asyncio.Event) ->
 class CompletionResponse(Response):
     """Sends a `Completion` with its timing, hang and cut behaviour."""
 
-    def __init__(self, completion: Completion, request_id: str) -> None:
+    def __init__(self, completion: Completion, request_id: str, stats: SimulatorStats) -> None:
         self.completion = completion
         self.request_id = request_id
+        self.stats = stats
         self.background = None
 
     def _response_headers(
@@ -206,6 +208,7 @@ class CompletionResponse(Response):
                 await self._send_json(send, disconnected)
         finally:
             watcher.cancel()
+            self.stats.finished()
 
     async def _send_json(self, send: Send, disconnected: asyncio.Event) -> None:
         c = self.completion
@@ -257,7 +260,7 @@ class CompletionResponse(Response):
             per_event = max(1, math.ceil(c.tps * c.event_interval_s))
         else:
             per_event = UNLIMITED_TPS_BATCH_TOKENS
-        cut_at = n_tokens // 2 if c.cut else None
+        cut_at = n_tokens // 2 if c.cut or c.truncate else None
         loop = asyncio.get_running_loop()
         start = loop.time()
         pending = role_event
@@ -281,8 +284,10 @@ class CompletionResponse(Response):
                 pending = ""
                 sent = upto
             if cut_at is not None and sent >= cut_at:
-                # Returning without finishing makes uvicorn drop the connection mid-stream.
                 logger.info("sim_stream_cut", tokens_sent=sent, tokens_total=n_tokens)
+                if c.truncate:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                # Returning without finishing makes uvicorn drop the connection mid-stream.
                 return
         tail = (
             pending
@@ -299,12 +304,37 @@ class CompletionResponse(Response):
         await send({"type": "http.response.body", "body": tail.encode(), "more_body": False})
 
 
+@dataclass
+class SimulatorStats:
+    """Counters of completions being sent, served at `GET /sim/stats`."""
+
+    completions_total: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def started(self) -> None:
+        """Count a completion that starts being sent."""
+        self.completions_total += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def finished(self) -> None:
+        """Count a completion that is done (sent, cut, or abandoned by its client)."""
+        self.in_flight -= 1
+
+    def reset(self) -> None:
+        """Zero the totals (in-flight completions stay counted)."""
+        self.completions_total = 0
+        self.max_in_flight = self.in_flight
+
+
 class Simulator:
     """Turns chat completion requests into simulated completions."""
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.faults = FaultCounter()
+        self.stats = SimulatorStats()
 
     def _select_fault(
         self, directives: Directives, role: AgentRole, model: str, messages: Sequence[Message]
@@ -386,10 +416,12 @@ class Simulator:
             event_interval_s=self.config.event_interval_ms / MS_PER_SECOND,
             hang_s=self.config.hang_seconds if fault is Fault.HANG else None,
             cut=fault is Fault.CUT,
+            truncate=fault is Fault.TRUNCATE,
         )
         if fault is not None:
             logger.info("sim_fault", fault=fault, role=role)
-        return CompletionResponse(completion, request_id=f"req_{uuid.uuid4().hex}")
+        self.stats.started()
+        return CompletionResponse(completion, f"req_{uuid.uuid4().hex}", self.stats)
 
     async def list_models(self, request: Request) -> Response:
         """`GET /v1/models`."""
@@ -404,6 +436,16 @@ class Simulator:
     @staticmethod
     def _model(model_id: str) -> dict[str, Any]:
         return {"id": model_id, "object": "model", "created": 0, "owned_by": MODEL_OWNER}
+
+    async def get_stats(self, request: Request) -> Response:
+        """`GET /sim/stats`: completions served, in flight now, and the peak."""
+        return JSONResponse(
+            {
+                "completions_total": self.stats.completions_total,
+                "in_flight": self.stats.in_flight,
+                "max_in_flight": self.stats.max_in_flight,
+            }
+        )
 
     async def health(self, request: Request) -> Response:
         """`GET /healthz`."""
@@ -433,6 +475,7 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/v1/models", simulator.list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", simulator.get_model, methods=["GET"]),
             Route("/healthz", simulator.health, methods=["GET"]),
+            Route("/sim/stats", simulator.get_stats, methods=["GET"]),
         ],
         exception_handlers={404: _http_error, 405: _http_error},
     )

@@ -14,7 +14,11 @@ _DIRECTIVE = re.compile(r"\[(?P<name>[a-z_]+)=(?P<value>[^\]\s]+)\]")
 
 
 class Fault(StrEnum):
-    """Faults the simulator can inject."""
+    """Faults the simulator can inject.
+
+    `cut` drops the connection half-way (stream or JSON body); `truncate` ends a stream
+    cleanly half-way, with neither a `finish_reason` nor `[DONE]`.
+    """
 
     RATE_LIMIT = "429"
     SERVER_ERROR = "500"
@@ -22,6 +26,7 @@ class Fault(StrEnum):
     UNAUTHORIZED = "401"
     HANG = "hang"
     CUT = "cut"
+    TRUNCATE = "truncate"
     INVALID_PLAN = "invalid_plan"
 
 
