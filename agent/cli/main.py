@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agent.cli import api, db, keys, sim, stack
+from agent.cli import api, db, keys, sim, stack, worker
 
 app = typer.Typer(
     name="agent",
@@ -13,7 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (stack, db, keys, sim, api):
+for module in (stack, db, keys, sim, api, worker):
     module.register(app)
 
 

@@ -1,0 +1,179 @@
+"""Shared activity plumbing: idempotency keys, event drafts, chunk batching, heartbeats.
+
+Every persisted event carries the key `f"{workflow_id}:{activity_id}:{index}"`, where
+`index` names the event's place in its activity (never the attempt), so a retried
+activity writes nothing twice and leaves no gap in `sequence_number`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.policies import CHUNK_FLUSH_INTERVAL_SECONDS, LLM_HEARTBEAT_INTERVAL_SECONDS
+from agent.db.models import Event
+from agent.db.session import DatabaseSessionManager
+from agent.events.notify import publish_ephemeral
+from agent.events.types import AgentActivityEvent, AgentRole, EventStatus, EventType
+from agent.repositories import EventDraft
+
+logger = structlog.get_logger(__name__)
+
+CHUNK_MAX_CHARS = 2000
+"""A chunk batch is flushed early at this size, keeping each NOTIFY payload small."""
+
+TASK_NOT_FOUND = "TaskNotFoundError"
+"""`ApplicationError.type` of an activity whose task row does not exist (not retryable)."""
+
+
+def event_key(index: int | str) -> str:
+    """Idempotency key of the `index`-th event of the running activity."""
+    info = activity.info()
+    return f"{info.workflow_id}:{info.activity_id}:{index}"
+
+
+def draft(
+    index: int | str,
+    type_: EventType,
+    *,
+    task_id: UUID,
+    session_id: UUID | None,
+    message: str = "",
+    milestone_id: UUID | None = None,
+    agent: AgentRole | None = None,
+    status: EventStatus | None = None,
+    details: dict[str, Any] | None = None,
+) -> EventDraft:
+    """Build one event draft of the running activity with its idempotency key."""
+    return EventDraft(
+        idempotency_key=event_key(index),
+        event=AgentActivityEvent(
+            type=type_,
+            session_id=session_id,
+            task_id=task_id,
+            milestone_id=milestone_id,
+            agent=agent,
+            status=status,
+            message=message,
+            details=details or {},
+        ),
+    )
+
+
+def task_not_found(task_id: UUID) -> ApplicationError:
+    """The non-retryable error of an activity whose task does not exist."""
+    return ApplicationError(
+        f"task {task_id} does not exist", type=TASK_NOT_FOUND, non_retryable=True
+    )
+
+
+async def find_event(session: AsyncSession, task_id: UUID, index: int | str) -> Event | None:
+    """Return the stored event of the running activity at `index`, if a former attempt wrote it."""
+    result = await session.execute(
+        select(Event).where(Event.task_id == task_id, Event.idempotency_key == event_key(index))
+    )
+    return result.scalar_one_or_none()
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(interval: float = LLM_HEARTBEAT_INTERVAL_SECONDS) -> AsyncIterator[None]:
+    """Heartbeat in the background while the body runs.
+
+    Heartbeats prove the worker is alive and carry cancellation to the activity; a hung
+    provider is caught by the LLM client's read timeout, not by a missing heartbeat.
+    """
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class ChunkPublisher:
+    """Batches streamed text into `LLM_CHUNK` notifications about every 100 ms.
+
+    Chunks are ephemeral (NOTIFY only, never stored): NOTIFY takes a global lock at
+    commit, so one notification per token would throttle the whole database.
+    """
+
+    def __init__(
+        self,
+        db: DatabaseSessionManager,
+        *,
+        task_id: UUID,
+        session_id: UUID | None,
+        milestone_id: UUID | None,
+        agent: AgentRole,
+        milestone_attempt: int | None = None,
+        interval: float = CHUNK_FLUSH_INTERVAL_SECONDS,
+    ) -> None:
+        self._db = db
+        self._task_id = task_id
+        self._session_id = session_id
+        self._milestone_id = milestone_id
+        self._agent = agent
+        self._milestone_attempt = milestone_attempt
+        self._interval = interval
+        self._buffer: list[str] = []
+        self._size = 0
+        self._last_flush = time.monotonic()
+        self._index = 0
+        self.published = 0
+
+    async def add(self, delta: str) -> None:
+        """Buffer a delta; flush when the interval passed or the batch is large."""
+        self._buffer.append(delta)
+        self._size += len(delta)
+        if time.monotonic() - self._last_flush >= self._interval or self._size >= CHUNK_MAX_CHARS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Send the buffered text as one `LLM_CHUNK` (best effort: chunks are live-only)."""
+        self._last_flush = time.monotonic()
+        if not self._buffer:
+            return
+        text = "".join(self._buffer)
+        self._buffer, self._size = [], 0
+        info = activity.info()
+        event = AgentActivityEvent(
+            type=EventType.LLM_CHUNK,
+            session_id=self._session_id,
+            task_id=self._task_id,
+            milestone_id=self._milestone_id,
+            agent=self._agent,
+            message=text,
+            details={
+                "attempt": info.attempt,
+                "milestone_attempt": self._milestone_attempt,
+                "chunk": self._index,
+                "text": text,
+                "activity_id": info.activity_id,
+            },
+        )
+        self._index += 1
+        activity.heartbeat()
+        try:
+            async with self._db.engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await publish_ephemeral(auto, event)
+            self.published += 1
+        except Exception as exc:  # a lost live chunk must never fail the LLM call
+            logger.warning("llm_chunk_publish_failed", error=str(exc), task_id=str(self._task_id))

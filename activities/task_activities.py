@@ -1,0 +1,338 @@
+"""Task state activities: each state change and its events in one transaction.
+
+Every method is idempotent: state updates are absolute (set, not add) and events carry
+idempotency keys, so a retry after a crash (even after the commit) changes nothing.
+"""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+
+from activities.common import draft, task_not_found
+from activities.models import (
+    DecisionInput,
+    DecisionOutput,
+    FinishInput,
+    MilestoneMarkInput,
+    PauseInput,
+    ProgressInput,
+    StartTaskInput,
+    StartTaskOutput,
+)
+from agent.db.session import DatabaseSessionManager
+from agent.events.types import EventType, MilestoneStatus, TaskComplexity, TaskStatus
+from agent.prompts.cache import PromptCache
+from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
+from agent.repositories import (
+    BreakpointDecisionRepository,
+    EventRepository,
+    MilestoneRepository,
+    PromptRepository,
+    TaskRepository,
+)
+from workflows.models import MilestoneSpec
+
+logger = structlog.get_logger(__name__)
+
+ACTIVE_STATUSES = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.PAUSED})
+"""A task in one of these may still change status; terminal ones never do."""
+
+_FINISH_EVENTS: dict[TaskStatus, EventType] = {
+    TaskStatus.COMPLETED: EventType.TASK_COMPLETED,
+    TaskStatus.FAILED: EventType.TASK_FAILED,
+    TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
+}
+
+
+class TaskActivities:
+    """Marks a task running, paused, resumed, finished; records progress and decisions."""
+
+    def __init__(
+        self, session_manager: DatabaseSessionManager, prompt_cache: PromptCache | None = None
+    ) -> None:
+        """Inject dependencies.
+
+        Args:
+            session_manager: PostgreSQL sessions.
+            prompt_cache: Optional Redis cache of prompt versions.
+        """
+        self._db = session_manager
+        self._prompt_cache = prompt_cache
+
+    @activity.defn(name="start_task")
+    async def start_task(self, data: StartTaskInput) -> StartTaskOutput:
+        """Mark the task running, pin the prompt versions, emit `TASK_STARTED`.
+
+        Args:
+            data: The task.
+
+        Returns:
+            Pinned prompt versions (role name -> version) and the stored complexity.
+        """
+        async with self._db.session() as session, session.begin():
+            tasks = TaskRepository(session)
+            task = await tasks.get_by_id(data.task_id)
+            if task is None:
+                raise task_not_found(data.task_id)
+            versions = dict(task.prompt_versions or {})
+            if not versions:
+                prompts = PromptRepository(session, self._prompt_cache)
+                for role in DEFAULT_PROMPTS:
+                    latest = await prompts.get_by_name(prompt_name(role))
+                    if latest is not None:
+                        versions[prompt_name(role)] = latest.version
+            await tasks.set_status(
+                data.task_id,
+                TaskStatus.RUNNING,
+                only_from=ACTIVE_STATUSES,
+                prompt_versions=versions,
+            )
+            await EventRepository(session).append(
+                [
+                    draft(
+                        0,
+                        EventType.TASK_STARTED,
+                        task_id=data.task_id,
+                        session_id=data.session_id,
+                        status=TaskStatus.RUNNING,
+                        message="Task started",
+                        details={"prompt_versions": versions},
+                    )
+                ]
+            )
+            complexity = TaskComplexity(task.complexity) if task.complexity else None
+        logger.info("task_started", task_id=str(data.task_id), prompt_versions=versions)
+        return StartTaskOutput(prompt_versions=versions, complexity=complexity)
+
+    @activity.defn(name="pause_task")
+    async def pause_task(self, data: PauseInput) -> None:
+        """Mark the task paused at a breakpoint and emit `BREAKPOINT_HIT` and `TASK_PAUSED`."""
+        pause = data.pause
+        details = pause.model_dump(mode="json")
+        async with self._db.session() as session, session.begin():
+            await TaskRepository(session).set_status(
+                data.task_id,
+                TaskStatus.PAUSED,
+                only_from=ACTIVE_STATUSES,
+                pause_state=details,
+            )
+            await EventRepository(session).append(
+                [
+                    draft(
+                        0,
+                        EventType.BREAKPOINT_HIT,
+                        task_id=data.task_id,
+                        session_id=data.session_id,
+                        milestone_id=data.milestone_id,
+                        status=TaskStatus.PAUSED,
+                        message=f"Breakpoint {pause.kind.value}: {pause.reason}",
+                        details=details,
+                    ),
+                    draft(
+                        1,
+                        EventType.TASK_PAUSED,
+                        task_id=data.task_id,
+                        session_id=data.session_id,
+                        milestone_id=data.milestone_id,
+                        status=TaskStatus.PAUSED,
+                        message=f"Waiting for a person at {pause.breakpoint_id}",
+                        details={
+                            "breakpoint_id": pause.breakpoint_id,
+                            "totals": data.totals.model_dump(mode="json"),
+                        },
+                    ),
+                ]
+            )
+
+    @activity.defn(name="record_decision")
+    async def record_decision(self, data: DecisionInput) -> DecisionOutput:
+        """Record a resume decision (audit), apply its plan edit, emit `BREAKPOINT_RESUMED`.
+
+        Returns:
+            Milestone ids by key after the edit.
+        """
+        request = data.request
+        pause = data.pause
+        async with self._db.session() as session, session.begin():
+            await BreakpointDecisionRepository(session).record(
+                task_id=data.task_id,
+                breakpoint_id=pause.breakpoint_id,
+                kind=pause.kind.value,
+                action=request.action.value,
+                edits=request.edits.model_dump(mode="json") if request.edits else None,
+                feedback=request.feedback,
+                new_budget=request.budget.model_dump(mode="json") if request.budget else None,
+                user_id=request.user_id,
+                decided_at=data.decided_at,
+            )
+            milestones = MilestoneRepository(session)
+            if request.edits is not None:
+                current = {m.key: m for m in await milestones.list_for_task(data.task_id)}
+                changes = {c.key: c for c in request.edits.change}
+                added = {a.key: a for a in request.edits.add}
+                specs: list[MilestoneSpec] = []
+                for key in data.plan_keys:
+                    if key in added:
+                        specs.append(added[key])
+                        continue
+                    row = current[key]
+                    change = changes.get(key)
+                    specs.append(
+                        MilestoneSpec(
+                            key=key,
+                            title=change.title if change and change.title else row.title,
+                            description=(
+                                change.description
+                                if change and change.description is not None
+                                else row.description
+                            ),
+                            depends_on=(
+                                change.depends_on
+                                if change and change.depends_on is not None
+                                else list(row.depends_on)
+                            ),
+                        )
+                    )
+                await milestones.replace_plan(data.task_id, specs)
+            budget_fields = {}
+            if request.budget is not None:
+                if request.budget.max_cost_usd is not None:
+                    budget_fields["max_cost_usd"] = request.budget.max_cost_usd
+                if request.budget.max_tokens is not None:
+                    budget_fields["max_tokens"] = request.budget.max_tokens
+            await TaskRepository(session).set_status(
+                data.task_id,
+                TaskStatus.RUNNING,
+                only_from=ACTIVE_STATUSES,
+                pause_state=None,
+                **budget_fields,
+            )
+            await EventRepository(session).append(
+                [
+                    draft(
+                        0,
+                        EventType.BREAKPOINT_RESUMED,
+                        task_id=data.task_id,
+                        session_id=data.session_id,
+                        milestone_id=data.milestone_id,
+                        status=TaskStatus.RUNNING,
+                        message=f"Resumed from {pause.breakpoint_id}: {request.action.value}",
+                        details={
+                            "breakpoint_id": pause.breakpoint_id,
+                            "kind": pause.kind.value,
+                            "action": request.action.value,
+                            "user_id": str(request.user_id) if request.user_id else None,
+                            "timed_out": data.timed_out,
+                            "edits": (
+                                request.edits.model_dump(mode="json") if request.edits else None
+                            ),
+                            "budget": (
+                                request.budget.model_dump(mode="json") if request.budget else None
+                            ),
+                            "feedback": request.feedback,
+                            "decided_at": data.decided_at.isoformat(),
+                        },
+                    )
+                ]
+            )
+            ids = {m.key: m.id for m in await milestones.list_for_task(data.task_id)}
+        logger.info(
+            "breakpoint_resumed",
+            task_id=str(data.task_id),
+            breakpoint_id=pause.breakpoint_id,
+            action=request.action.value,
+        )
+        return DecisionOutput(milestone_ids=ids)
+
+    @activity.defn(name="mark_milestone")
+    async def mark_milestone(self, data: MilestoneMarkInput) -> None:
+        """Apply a milestone transition the workflow decided (skip, reopen for a retry)."""
+        async with self._db.session() as session, session.begin():
+            await MilestoneRepository(session).set_status(
+                data.task_id, data.milestone_key, data.status
+            )
+            await EventRepository(session).append(
+                [
+                    draft(
+                        0,
+                        EventType.MILESTONE_STATUS_CHANGED,
+                        task_id=data.task_id,
+                        session_id=data.session_id,
+                        milestone_id=data.milestone_id,
+                        status=data.status,
+                        message=f"{data.milestone_key}: {data.status.value} ({data.reason})",
+                        details={"key": data.milestone_key, "reason": data.reason},
+                    )
+                ]
+            )
+
+    @activity.defn(name="record_progress")
+    async def record_progress(self, data: ProgressInput) -> None:
+        """Emit `TASK_PROGRESS` with milestone counts and usage totals."""
+        done = sum(
+            data.counts.get(s, 0)
+            for s in (MilestoneStatus.PASSED, MilestoneStatus.FAILED, MilestoneStatus.SKIPPED)
+        )
+        async with self._db.session() as session, session.begin():
+            await EventRepository(session).append(
+                [
+                    draft(
+                        0,
+                        EventType.TASK_PROGRESS,
+                        task_id=data.task_id,
+                        session_id=data.session_id,
+                        status=TaskStatus.RUNNING,
+                        message=f"{done}/{data.total_milestones} milestones done",
+                        details={
+                            "milestone_key": data.milestone_key,
+                            "counts": {k.value: v for k, v in data.counts.items()},
+                            "total_milestones": data.total_milestones,
+                            "done": done,
+                            "totals": data.totals.model_dump(mode="json"),
+                        },
+                    )
+                ]
+            )
+
+    @activity.defn(name="finish_task")
+    async def finish_task(self, data: FinishInput) -> None:
+        """Mark the task completed, failed or cancelled with its terminal event."""
+        event_type = _FINISH_EVENTS[data.status]
+        async with self._db.session() as session, session.begin():
+            tasks = TaskRepository(session)
+            fields: dict[str, object] = {"pause_state": None}
+            if data.failure_reason is not None:
+                fields["failure_reason"] = data.failure_reason
+            if data.error is not None:
+                fields["error"] = data.error
+            await tasks.set_status(data.task_id, data.status, only_from=ACTIVE_STATUSES, **fields)
+            message = {
+                TaskStatus.COMPLETED: "Task completed",
+                TaskStatus.FAILED: f"Task failed: {data.failure_reason}",
+                TaskStatus.CANCELLED: f"Task cancelled: {data.failure_reason}",
+            }[data.status]
+            await EventRepository(session).append(
+                [
+                    draft(
+                        0,
+                        event_type,
+                        task_id=data.task_id,
+                        session_id=data.session_id,
+                        status=data.status,
+                        message=message,
+                        details={
+                            "reason": data.failure_reason,
+                            "error": data.error,
+                            "totals": data.totals.model_dump(mode="json"),
+                            "counts": {k.value: v for k, v in data.counts.items()},
+                        },
+                    )
+                ]
+            )
+        logger.info(
+            "task_finished",
+            task_id=str(data.task_id),
+            status=data.status.value,
+            reason=data.failure_reason,
+        )

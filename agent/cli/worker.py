@@ -1,0 +1,31 @@
+"""`agent worker`: run the Temporal worker against configured services."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from agent.config import get_settings
+
+
+def worker(
+    task_queue: str | None = typer.Option(
+        None, help="Task queue to poll [AGENT_TASK_QUEUE, agent-tasks]."
+    ),
+) -> None:
+    """Run TaskWorkflow and its activities until Ctrl-C / SIGTERM (graceful shutdown)."""
+    from agent.worker import run_worker
+
+    settings = get_settings()
+    if task_queue is not None:
+        settings = settings.model_copy(update={"task_queue": task_queue})
+    if settings.database_url is None:
+        typer.echo("AGENT_DATABASE_URL is not set", err=True)
+        raise typer.Exit(code=2)
+    asyncio.run(run_worker(settings))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the CLI."""
+    app.command("worker")(worker)

@@ -1,0 +1,145 @@
+"""The Temporal worker: `TaskWorkflow` and its activities on the task queue.
+
+`build_worker` wires the activity classes to their dependencies; `run_worker` owns the
+process: connects, builds the dependencies, runs until SIGINT/SIGTERM, then shuts down
+gracefully (running activities get `WORKER_GRACEFUL_SHUTDOWN` to finish or be cancelled
+through their heartbeats; the next worker retries them idempotently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from datetime import timedelta
+
+import structlog
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.agent_activities import AgentActivities
+from activities.task_activities import TaskActivities
+from agent.config import Settings
+from agent.db.session import DatabaseSessionManager
+from agent.llm.client import LLMClient
+from agent.logging import configure_logging
+from agent.prompts.cache import PromptCache
+from agent.temporal import connect_temporal, ensure_search_attributes
+from workflows.task_workflow import TaskWorkflow
+
+logger = structlog.get_logger(__name__)
+
+WORKER_GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+"""How long running activities get to finish when the worker stops."""
+
+MAX_HEARTBEAT_THROTTLE = timedelta(seconds=1)
+"""Heartbeats reach the server at least this often, so a cancel arrives within ~1 s."""
+
+MAX_CONCURRENT_LOCAL_ACTIVITIES = 50
+WORKFLOW_TASK_POLLERS = 4
+ACTIVITY_TASK_POLLERS = 8
+DB_POOL_SIZE = 10
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    session_manager: DatabaseSessionManager,
+    llm_client: LLMClient,
+    *,
+    task_queue: str | None = None,
+    prompt_cache: PromptCache | None = None,
+    graceful_shutdown_timeout: timedelta = WORKER_GRACEFUL_SHUTDOWN,
+) -> Worker:
+    """Build a worker running `TaskWorkflow` and every task activity.
+
+    Args:
+        client: Connected client (with `pydantic_data_converter`).
+        settings: Slot sizes and the default task queue.
+        session_manager: PostgreSQL sessions for the activities.
+        llm_client: LLM client for the agent activities.
+        task_queue: Queue to poll; `settings.task_queue` by default.
+        prompt_cache: Optional Redis cache of prompt versions.
+        graceful_shutdown_timeout: Time running activities get on shutdown.
+
+    Returns:
+        The worker (not started): `async with worker:` or `await worker.run()`.
+    """
+    tasks = TaskActivities(session_manager, prompt_cache)
+    agents = AgentActivities(session_manager, llm_client, settings, prompt_cache)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[TaskWorkflow],
+        activities=[
+            tasks.start_task,
+            tasks.pause_task,
+            tasks.record_decision,
+            tasks.mark_milestone,
+            tasks.record_progress,
+            tasks.finish_task,
+            agents.resolve_routes,
+            agents.classify,
+            agents.plan,
+            agents.execute,
+            agents.verify,
+            agents.compress,
+            agents.summarise,
+        ],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=MAX_CONCURRENT_LOCAL_ACTIVITIES,
+        max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLERS,
+        max_concurrent_activity_task_polls=ACTIVITY_TASK_POLLERS,
+        max_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
+        graceful_shutdown_timeout=graceful_shutdown_timeout,
+    )
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run a worker until SIGINT/SIGTERM (or `stop`), then shut down gracefully.
+
+    Args:
+        settings: Database, Temporal, LLM and Redis configuration.
+        stop: Optional event that stops the worker when set (tests, embedding).
+    """
+    configure_logging(settings.log_level, json=settings.log_json)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    client = await connect_temporal(settings)
+    try:
+        await ensure_search_attributes(client)
+    except Exception as exc:  # Temporal Cloud manages them in its console
+        logger.warning("search_attributes_not_registered", error=str(exc))
+    redis: Redis | None = (
+        Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None
+    )
+    cache = PromptCache(redis, settings.prompt_cache_ttl_seconds) if redis is not None else None
+    try:
+        async with (
+            DatabaseSessionManager(
+                settings.database_url_value(), pool_size=DB_POOL_SIZE
+            ) as session_manager,
+            LLMClient(settings) as llm_client,
+        ):
+            worker = build_worker(client, settings, session_manager, llm_client, prompt_cache=cache)
+            logger.info(
+                "worker_started",
+                task_queue=settings.task_queue,
+                max_concurrent_activities=settings.max_concurrent_activities,
+            )
+            async with worker:
+                await stop.wait()
+                logger.info("worker_stopping")
+            logger.info("worker_stopped")
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
