@@ -8,12 +8,16 @@ Keys:
   cannot overwrite a newer pointer written after a commit.
 
 Redis is optional (DESIGN §2): every Redis error is logged and reported as a miss, and
-callers fall through to PostgreSQL.
+callers fall through to PostgreSQL. After an error the cache stays off for a cool-down,
+so a dead Redis (whose client may retry with back-off) does not slow every read.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 import structlog
@@ -24,6 +28,10 @@ from redis.exceptions import RedisError
 logger = structlog.get_logger(__name__)
 
 KEY_PREFIX = "prompt"
+DEFAULT_FAILURE_COOLDOWN_SECONDS = 10.0
+"""How long the cache stays off after a Redis error before trying Redis again."""
+
+ResultT = TypeVar("ResultT")
 
 # Sets KEYS[1] to ARGV[1] (with TTL ARGV[2] seconds) unless it already holds a number
 # >= ARGV[1]. Returns 1 when the pointer moved.
@@ -65,57 +73,75 @@ def latest_key(name: str) -> str:
 class PromptCache:
     """Read-through cache of prompt versions on Redis; never raises on Redis errors."""
 
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        ttl_seconds: int,
+        *,
+        failure_cooldown_seconds: float = DEFAULT_FAILURE_COOLDOWN_SECONDS,
+    ) -> None:
         """Wrap a Redis client.
 
         Args:
             redis: An asyncio Redis client (decoded or raw responses both work).
             ttl_seconds: Expiry of every entry (`Settings.prompt_cache_ttl_seconds`).
+            failure_cooldown_seconds: How long to bypass Redis after an error.
         """
         if ttl_seconds < 1:
             raise ValueError("ttl_seconds must be at least 1")
         self._redis = redis
         self._ttl = ttl_seconds
+        self._cooldown = failure_cooldown_seconds
+        self._off_until = 0.0
+
+    @property
+    def available(self) -> bool:
+        """False while cooling down after a Redis error."""
+        return time.monotonic() >= self._off_until
+
+    async def _call(
+        self, op: str, action: Callable[[], Awaitable[ResultT]]
+    ) -> tuple[bool, ResultT | None]:
+        """Run one Redis command; (False, None) when off or failing."""
+        if not self.available:
+            return False, None
+        try:
+            return True, await action()
+        except (RedisError, OSError) as exc:
+            self._off_until = time.monotonic() + self._cooldown
+            logger.warning(
+                "prompt_cache_unavailable", op=op, error=str(exc), cooldown_s=self._cooldown
+            )
+            return False, None
 
     async def get_version(self, name: str, version: int) -> PromptRecord | None:
         """Return a cached version, or None on a miss or a Redis error."""
-        try:
-            raw = await self._redis.get(version_key(name, version))
-        except (RedisError, OSError) as exc:
-            logger.warning("prompt_cache_unavailable", op="get_version", error=str(exc))
-            return None
+        key = version_key(name, version)
+        _, raw = await self._call("get_version", lambda: self._redis.get(key))
         if raw is None:
             return None
         try:
             return PromptRecord.model_validate_json(raw)
         except ValidationError:
-            logger.warning("prompt_cache_corrupt_entry", key=version_key(name, version))
+            logger.warning("prompt_cache_corrupt_entry", key=key)
             return None
 
     async def set_version(self, record: PromptRecord) -> None:
         """Cache one version (immutable, so always safe to write)."""
-        try:
-            await self._redis.set(
-                version_key(record.name, record.version),
-                record.model_dump_json(),
-                ex=self._ttl,
-            )
-        except (RedisError, OSError) as exc:
-            logger.warning("prompt_cache_unavailable", op="set_version", error=str(exc))
+        key = version_key(record.name, record.version)
+        payload = record.model_dump_json()
+        await self._call("set_version", lambda: self._redis.set(key, payload, ex=self._ttl))
 
     async def get_latest_version(self, name: str) -> int | None:
         """Return the cached latest version number, or None on a miss or a Redis error."""
-        try:
-            raw = await self._redis.get(latest_key(name))
-        except (RedisError, OSError) as exc:
-            logger.warning("prompt_cache_unavailable", op="get_latest", error=str(exc))
-            return None
+        key = latest_key(name)
+        _, raw = await self._call("get_latest", lambda: self._redis.get(key))
         if raw is None:
             return None
         try:
             return int(raw)
         except ValueError:
-            logger.warning("prompt_cache_corrupt_entry", key=latest_key(name))
+            logger.warning("prompt_cache_corrupt_entry", key=key)
             return None
 
     async def advance_latest(self, name: str, version: int) -> None:
@@ -124,12 +150,14 @@ class PromptCache:
         Only call this with a version read from, or committed to, PostgreSQL: a pointer
         to an uncommitted version would send readers to a row that may never exist.
         """
-        try:
-            await self._redis.eval(
-                _ADVANCE_LATEST_SCRIPT, 1, latest_key(name), str(version), str(self._ttl)
+        key = latest_key(name)
+
+        async def run() -> object:
+            return await self._redis.eval(
+                _ADVANCE_LATEST_SCRIPT, 1, key, str(version), str(self._ttl)
             )
-        except (RedisError, OSError) as exc:
-            logger.warning("prompt_cache_unavailable", op="advance_latest", error=str(exc))
+
+        await self._call("advance_latest", run)
 
     async def remember(self, record: PromptRecord, *, is_latest: bool) -> None:
         """Cache a committed version and, when it is the latest, move the pointer."""
@@ -139,7 +167,5 @@ class PromptCache:
 
     async def invalidate(self, name: str) -> None:
         """Forget a prompt's latest pointer (versions stay; they never change)."""
-        try:
-            await self._redis.delete(latest_key(name))
-        except (RedisError, OSError) as exc:
-            logger.warning("prompt_cache_unavailable", op="invalidate", error=str(exc))
+        key = latest_key(name)
+        await self._call("invalidate", lambda: self._redis.delete(key))
