@@ -55,10 +55,6 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class _BodyTooLargeError(Exception):
-    """The body grew past the limit while it was being read."""
-
-
 class BodySizeLimitMiddleware:
     """Rejects request bodies larger than `max_bytes` with 413, before they are parsed.
 
@@ -81,27 +77,36 @@ class BodySizeLimitMiddleware:
             return
         received = 0
         started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLargeError
+                    # Look like a client that went away: the app stops reading, and
+                    # whatever it answers is replaced by the 413 below.
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if too_large and not started:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLargeError:
-            if started:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
                 raise
+        if too_large and not started:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
 from uuid import UUID
@@ -51,6 +52,8 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,255}$"
 IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"
+UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
+"""A paused workflow answers at once; longer means no worker is polling."""
 _ERRORS: dict[int | str, dict[str, Any]] = {
     HTTPStatus.UNAUTHORIZED: {"model": ErrorResponse},
     HTTPStatus.NOT_FOUND: {"model": ErrorResponse},
@@ -300,12 +303,23 @@ async def resume_task(
     the message): the workflow's validator rejects it without touching its history.
     """
     task = await _owned_task(db, task_id, user_id)
-    await db.rollback()
+    # End the read transaction (keeping the loaded row) before the Temporal round trip.
+    await db.commit()
     if TaskStatus(task.status).is_terminal:
         raise _finished(task)
+    if task.status != TaskStatus.PAUSED:
+        # The row is written with the pause event; the validator still guards the race.
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            ErrorCode.TASK_NOT_PAUSED,
+            f"the task is not paused (status: {task.status})",
+            {"status": task.status},
+        )
     request = ResumeRequest(**body.model_dump(), user_id=user_id)
     try:
-        result = await _handle(client, task).execute_update(TaskWorkflow.resume, request)
+        result = await _handle(client, task).execute_update(
+            TaskWorkflow.resume, request, rpc_timeout=UPDATE_RPC_TIMEOUT
+        )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         reason = getattr(cause, "message", None) or str(cause or exc)
@@ -343,7 +357,7 @@ async def cancel_task(
 ) -> CancelOut:
     """Request cancellation; the workflow stops its activities and marks the task cancelled."""
     task = await _owned_task(db, task_id, user_id)
-    await db.rollback()
+    await db.commit()
     if TaskStatus(task.status).is_terminal:
         raise _finished(task)
     try:
