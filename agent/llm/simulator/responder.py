@@ -27,13 +27,14 @@ MILESTONE_LINE = re.compile(r"^\s*milestone\s*:\s*(?P<key>\S+)", re.IGNORECASE |
 ATTEMPT_LINE = re.compile(r"^\s*attempt\s*:\s*(?P<n>\d+)", re.IGNORECASE | re.MULTILINE)
 WORD = re.compile(r"[A-Za-z0-9']+")
 
-# Checked in this order: "summarise the verifier's feedback" is a summariser prompt.
+# Agent nouns only ("verify your work" in a worker prompt must not make it a verifier);
+# checked in this order.
 ROLE_KEYWORDS: tuple[tuple[AgentRole, tuple[str, ...]], ...] = (
-    (AgentRole.CLASSIFIER, ("classifier", "classify")),
-    (AgentRole.COMPRESSOR, ("compressor", "compress")),
-    (AgentRole.SUMMARISER, ("summariser", "summarizer", "summarise", "summarize")),
-    (AgentRole.VERIFIER, ("verifier", "verify")),
-    (AgentRole.PLANNER, ("planner", "plan ")),
+    (AgentRole.CLASSIFIER, ("classifier",)),
+    (AgentRole.COMPRESSOR, ("compressor",)),
+    (AgentRole.SUMMARISER, ("summariser", "summarizer")),
+    (AgentRole.VERIFIER, ("verifier",)),
+    (AgentRole.PLANNER, ("planner",)),
 )
 
 MIN_DERIVED_MILESTONES = 2

@@ -57,9 +57,12 @@ def test_role_header_wins_and_system_prompt_is_the_fallback() -> None:
     assert detect_role("verifier", planner_prompt) is AgentRole.VERIFIER
     assert detect_role(None, planner_prompt) is AgentRole.PLANNER
     assert detect_role(None, msgs("x", "You are the verifier.")) is AgentRole.VERIFIER
-    assert detect_role(None, msgs("x", "Classify the task.")) is AgentRole.CLASSIFIER
-    assert detect_role(None, msgs("x", "Summarise the results.")) is AgentRole.SUMMARISER
-    assert detect_role(None, msgs("x", "Compress this context.")) is AgentRole.COMPRESSOR
+    assert detect_role(None, msgs("x", "You are the classifier.")) is AgentRole.CLASSIFIER
+    assert detect_role(None, msgs("x", "You are the summariser.")) is AgentRole.SUMMARISER
+    assert detect_role(None, msgs("x", "You are the compressor.")) is AgentRole.COMPRESSOR
+    assert detect_role(None, msgs("x", "Do the work, verify it, follow the plan.")) is (
+        AgentRole.WORKER
+    )
     assert detect_role("nonsense", msgs("x", "You do the work.")) is AgentRole.WORKER
 
 
