@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=1000, ge=10)
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
 
+    # Clients (`agent run`, `agent follow`, ...): else the `stack.json` of `agent up`.
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+
     # Worker.
     max_concurrent_activities: int = Field(default=200, ge=1)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
