@@ -28,6 +28,7 @@ from api.auth import ApiKeyResolver
 from api.errors import install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
 from api.routers import events, health, prompts, tasks
+from api.static import mount_console
 from api.ws.manager import WebSocketManager
 from api.ws.source import DatabaseEventSource
 
@@ -138,4 +139,5 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     app.add_middleware(RequestContextMiddleware)
     for module in (health, tasks, events, prompts):
         app.include_router(module.router)
+    mount_console(app, settings)
     return app

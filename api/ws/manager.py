@@ -123,6 +123,7 @@ class WebSocketManager:
         self._subscriptions: dict[tuple[StreamScope, UUID], set[Subscription]] = {}
         self._sockets: set[WebSocket] = set()
         self._closing = False
+        self.slow_consumer_closes = 0
 
     @property
     def subscription_count(self) -> int:
@@ -196,6 +197,7 @@ class WebSocketManager:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if overflow in done:
                 code = CloseCode.SLOW_CONSUMER
+                self.slow_consumer_closes += 1
                 logger.warning(
                     "ws_slow_consumer",
                     scope=subscription.scope.value,

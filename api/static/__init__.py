@@ -1,0 +1,56 @@
+"""The web console: static files (no build step) served by the API.
+
+`GET /` is the console's page, `/console/*` its scripts and styles, and
+`GET /console/config.json` the public hints it needs (the Temporal UI address). The
+console itself talks to the API only through the public HTTP API and event socket.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from agent.config import Settings
+
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+CONSOLE_PREFIX = "/console"
+INDEX_FILE = "index.html"
+
+
+class ConsoleConfig(BaseModel):
+    """Public, non-secret hints for clients (no key needed)."""
+
+    temporal_ui_url: str | None
+    temporal_namespace: str
+
+
+def mount_console(app: FastAPI, settings: Settings) -> None:
+    """Serve the console at `/`; call after every API router is included.
+
+    Args:
+        app: The API application.
+        settings: Where the Temporal UI is (`AGENT_TEMPORAL_UI_URL`) and the namespace.
+    """
+    config = ConsoleConfig(
+        temporal_ui_url=settings.temporal_ui_url,
+        temporal_namespace=settings.temporal_namespace,
+    )
+
+    async def console_index() -> FileResponse:
+        return FileResponse(CONSOLE_DIR / INDEX_FILE, headers={"Cache-Control": "no-cache"})
+
+    async def console_config() -> ConsoleConfig:
+        return config
+
+    app.add_api_route("/", console_index, include_in_schema=False, methods=["GET"])
+    app.add_api_route(
+        f"{CONSOLE_PREFIX}/config.json",
+        console_config,
+        include_in_schema=False,
+        methods=["GET"],
+    )
+    app.mount(CONSOLE_PREFIX, StaticFiles(directory=CONSOLE_DIR), name="console")
