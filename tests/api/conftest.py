@@ -121,8 +121,11 @@ async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
     await task
 
 
+ApiFactory = Callable[[Settings], Awaitable["RunningApi"]]
+
+
 @pytest.fixture
-async def api_factory(database_url: str) -> AsyncIterator[Callable[[Settings], Awaitable[RunningApi]]]:
+async def api_factory(database_url: str) -> AsyncIterator[ApiFactory]:
     """Start apps with given settings; all are stopped after the test (before its database)."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 

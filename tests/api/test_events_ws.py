@@ -359,7 +359,9 @@ async def test_bad_cursor_closes_the_socket(
 ) -> None:
     task_id = await make_task(session_manager, alice)
     try:
-        ws = await open_socket(api, f"/v1/tasks/{task_id}/events/ws", alice.key, after_seq=after_seq)
+        ws = await open_socket(
+            api, f"/v1/tasks/{task_id}/events/ws", alice.key, after_seq=after_seq
+        )
     except Exception:  # refused handshake is an acceptable answer too
         return
     assert await close_code(ws) is not None
