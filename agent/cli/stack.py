@@ -7,7 +7,7 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import psutil
 import typer
@@ -16,7 +16,9 @@ from agent.cli.errors import load_settings_or_exit
 from agent.logging import configure_logging
 from agent.stack.lock import DataDirInUseError
 from agent.stack.ports import BusyPortError
-from agent.stack.runner import Stack, StackError, StackOptions
+
+if TYPE_CHECKING:
+    from agent.stack.runner import Stack
 
 DEFAULT_API_PORT = 8000
 DEFAULT_TEMPORAL_PORT = 7233
@@ -64,6 +66,9 @@ def up(
     """
     # Time-to-ready counts from the process's birth, interpreter start-up and imports too.
     started_at = time.monotonic() - max(0.0, time.time() - psutil.Process().create_time())
+    # Imported here: every `agent` command (each worker and API child too) loads this module.
+    from agent.stack.runner import Stack, StackError, StackOptions
+
     settings = load_settings_or_exit()
     configure_logging(settings.log_level, json=settings.log_json)
     # Readiness probes poll; one log line per probe would drown the summary.

@@ -70,11 +70,11 @@ MAX_RESTARTS = 3
 RESTART_DELAY_SECONDS = 1.0
 RESTARTABLE = frozenset({"worker", "api"})
 
-# Stop budgets per tier; their sum stays under the 10 s promised for a stop.
-APP_STOP_SECONDS = 3.5
-SERVICE_STOP_SECONDS = 2.5
-STORAGE_STOP_SECONDS = 2.5
-SHUTDOWN_BUDGET_SECONDS = APP_STOP_SECONDS + SERVICE_STOP_SECONDS + STORAGE_STOP_SECONDS
+# Stop budgets: first the apps (they use every service), then all services in parallel
+# (they do not depend on each other); the sum stays under the 10 s promised for a stop.
+APP_STOP_SECONDS = 4.0
+SERVICE_STOP_SECONDS = 3.0
+SHUTDOWN_BUDGET_SECONDS = APP_STOP_SECONDS + SERVICE_STOP_SECONDS
 
 Reporter = Callable[[str], None]
 
@@ -151,6 +151,7 @@ class Stack:
         self._worker: ManagedProcess | None = None
         self._api: ManagedProcess | None = None
         self._infra_starts: list[asyncio.Task[None]] = []
+        self._simulator_port: int | None = None
         self._restarts: dict[str, int] = {}
 
         self.database_url: str | None = None
@@ -335,6 +336,8 @@ class Stack:
                 await asyncio.sleep(READY_POLL_SECONDS)
 
     async def _start_simulator(self) -> None:
+        # Only spawned here: nothing calls the LLM before a task runs, so the worker and
+        # the API start meanwhile and readiness waits for it (`_wait_simulator`).
         if self.settings.uses_real_llm:
             return
         port = free_port()
@@ -345,13 +348,21 @@ class Stack:
             env=self._base_env(),
         )
         await self._simulator.start()
+        self._simulator_port = port
         self.llm_base_url = f"http://{LOCAL_HOST}:{port}/v1"
+
+    async def _wait_simulator(self) -> None:
+        if self._simulator is None or self._simulator_port is None:
+            return
         deadline = time.monotonic() + SIMULATOR_READY_TIMEOUT_SECONDS
-        while not await asyncio.to_thread(wait_for_port, port, LOCAL_HOST, READY_POLL_SECONDS):
+        while not await asyncio.to_thread(
+            wait_for_port, self._simulator_port, LOCAL_HOST, READY_POLL_SECONDS
+        ):
             if self._simulator.returncode is not None or time.monotonic() > deadline:
                 raise StackError("the LLM simulator did not start:\n" + self._simulator.log_tail())
 
     async def _wait_app_ready(self) -> None:
+        await self._wait_simulator()
         client = await self._connect_temporal()
         async with httpx.AsyncClient(timeout=HTTP_PROBE_TIMEOUT_SECONDS) as http:
             api_ready = worker_ready = False
@@ -511,19 +522,17 @@ class Stack:
                     return f"{name} exited unexpectedly with status {server.returncode}"
 
     async def _shutdown(self) -> None:
+        logger.info("stack_stopping")
         # Infra starts run in threads that cannot be interrupted; let them finish so that
         # whatever they started is stopped below.
         if self._infra_starts:
             await asyncio.gather(*self._infra_starts, return_exceptions=True)
         apps = [p for p in (self._api, self._worker) if p is not None]
         await asyncio.gather(*(p.stop(APP_STOP_SECONDS) for p in apps))
-        services = [p for p in (self._simulator, self._temporal) if p is not None]
-        await asyncio.gather(*(p.stop(SERVICE_STOP_SECONDS) for p in services))
-        stops = []
-        if self._redis is not None:
-            stops.append(asyncio.to_thread(self._redis.stop, STORAGE_STOP_SECONDS))
-        if self._postgres is not None:
-            stops.append(asyncio.to_thread(self._postgres.stop, STORAGE_STOP_SECONDS))
+        stops = [p.stop(SERVICE_STOP_SECONDS) for p in (self._simulator, self._temporal) if p]
+        for server in (self._redis, self._postgres):
+            if server is not None:
+                stops.append(asyncio.to_thread(server.stop, SERVICE_STOP_SECONDS))
         await asyncio.gather(*stops)
         clear_children(self.data_dir)
         logger.info("stack_stopped")
