@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agent.cli import api, db, keys, sim, stack, worker
+from agent.cli import api, db, keys, sim, stack, tasks, worker
 
 app = typer.Typer(
     name="agent",
@@ -13,7 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (stack, db, keys, sim, api, worker):
+for module in (stack, db, keys, sim, api, worker, tasks):
     module.register(app)
 
 

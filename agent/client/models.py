@@ -1,0 +1,140 @@
+"""Response bodies as a client reads them: unknown fields are ignored (newer servers).
+
+Shared contract types (budgets, totals, pause state, plan edits) come from
+`workflows.models`, the workflow's public contract.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.events.types import (
+    AgentActivityEvent,
+    BreakpointKind,
+    MilestoneStatus,
+    TaskComplexity,
+    TaskStatus,
+)
+from workflows.models import Budget, PauseState, ResumeAction, Totals
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class MilestoneOut(_Response):
+    """One milestone of a task."""
+
+    id: UUID
+    key: str
+    title: str
+    description: str = ""
+    depends_on: list[str] = Field(default_factory=list)
+    position: int = 0
+    status: MilestoneStatus
+    attempts: int = 0
+    output: str | None = None
+    feedback: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class TaskOut(_Response):
+    """A task as listed."""
+
+    id: UUID
+    session_id: UUID | None = None
+    goal: str
+    status: TaskStatus
+    complexity: TaskComplexity | None = None
+    workflow_id: str
+    breakpoints: list[BreakpointKind] = Field(default_factory=list)
+    budget: Budget = Field(default_factory=Budget)
+    totals: Totals = Field(default_factory=Totals)
+    failure_reason: str | None = None
+    last_event_seq: int = 0
+    created_at: datetime
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class TaskDetail(TaskOut):
+    """A task with its plan, result and pause state."""
+
+    milestones: list[MilestoneOut] = Field(default_factory=list)
+    paused: PauseState | None = None
+    result: str | None = None
+    error: str | None = None
+
+
+class TaskPage(_Response):
+    """One page of tasks, newest first."""
+
+    items: list[TaskOut]
+    next_cursor: str | None = None
+
+
+class EventPage(_Response):
+    """Stored events after a sequence number."""
+
+    items: list[AgentActivityEvent]
+    next_after_seq: int
+    has_more: bool
+
+
+class ResumeOut(_Response):
+    """What the task accepted at its breakpoint."""
+
+    task_id: UUID
+    breakpoint_id: str
+    action: ResumeAction
+
+
+class CancelOut(_Response):
+    """Acknowledgement of a cancellation request."""
+
+    task_id: UUID
+    status: TaskStatus
+    cancel_requested: bool
+
+
+class ConsoleConfig(_Response):
+    """Public, non-secret hints the server gives its clients (`/console/config.json`)."""
+
+    temporal_ui_url: str | None = None
+    temporal_namespace: str = "default"
+
+
+class MessageKind(StrEnum):
+    """Values of the `kind` field of an event socket message."""
+
+    EVENT = "event"
+    EPHEMERAL = "ephemeral"
+    CAUGHT_UP = "caught_up"
+    PING = "ping"
+    PONG = "pong"
+
+
+class StreamMessage(_Response):
+    """One message of the event socket.
+
+    `event` for stored events (`cursor` = sequence number) and ephemeral ones (no
+    cursor); `caught_up` marks the end of the backfill (`cursor` = last stored seq).
+    """
+
+    kind: MessageKind
+    cursor: int | None = None
+    event: AgentActivityEvent | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-compatible form (the `--json` output line)."""
+        return self.model_dump(mode="json", exclude_none=True)
