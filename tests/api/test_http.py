@@ -269,3 +269,39 @@ async def test_resume_of_a_task_that_is_not_paused_is_409(api: RunningApi, alice
             f"/v1/tasks/{task_id}/resume", json={"breakpoint_id": "bp", "action": "continue"}
         )
     assert_error_shape(response, 409, "task_not_paused")
+
+
+async def test_get_task_issues_a_fixed_number_of_statements(
+    api: RunningApi, alice: ApiUser, session_manager: object
+) -> None:
+    from sqlalchemy import event
+
+    from agent.repositories.tasks import MilestoneRepository
+    from workflows.models import MilestoneSpec
+
+    counts: dict[int, int] = {}
+    engine = api.app.state.db.engine.sync_engine
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    async with api.client(alice.key) as client:
+        for size in (1, 50):
+            task_id = (await client.post("/v1/tasks", json={"goal": f"plan {size}"})).json()["id"]
+            async with api.app.state.db.session() as session:
+                await MilestoneRepository(session).replace_plan(
+                    uuid.UUID(task_id),
+                    [MilestoneSpec(key=f"m{i}", title=f"M{i}") for i in range(size)],
+                )
+                await session.commit()
+            await client.get(f"/v1/tasks/{task_id}")  # warm the key cache
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                response = await client.get(f"/v1/tasks/{task_id}")
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+            assert len(response.json()["milestones"]) == size
+            counts[size] = len(statements)
+            statements.clear()
+    assert counts[1] == counts[50] == 2
