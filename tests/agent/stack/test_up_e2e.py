@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
@@ -20,6 +22,7 @@ from agent.stack.dev_key import DEV_KEY_FILE_NAME
 from agent.stack.info import STACK_FILE_NAME, StackInfo
 from agent.stack.lock import DataDirLock
 from agent.stack.ports import free_port
+from agent.stack.temporal_server import temporal_binary
 
 ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_SECONDS = 240.0
@@ -41,7 +44,14 @@ pytestmark = [
 class Up:
     """One `agent up` subprocess."""
 
-    def __init__(self, data_dir: Path, api_port: int, temporal_port: int, ui_port: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        api_port: int,
+        temporal_port: int,
+        ui_port: int,
+        services: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.output = data_dir.parent / f"up-{time.monotonic_ns()}.log"
         env = {
@@ -49,6 +59,7 @@ class Up:
             for key, value in os.environ.items()
             if not key.startswith("AGENT_") or key.startswith("AGENT_TEST_")
         }
+        env.update(services or {})
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
                 [
@@ -182,3 +193,61 @@ def test_up_serves_stops_cleanly_and_keeps_data_across_restarts(
     assert (data_dir / DEV_KEY_FILE_NAME).read_text() == key_file
     assert second_status == 0, second.text()
     assert _alive(second_children) == []
+
+
+async def _create_database(server_url: str) -> str:
+    name = f"agent_up_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{server_url.rpartition('/')[0]}/{name}"
+
+
+def test_up_uses_configured_services_instead_of_starting_its_own(
+    tmp_path: Path, postgres_server_url: str, redis_server_url: str
+) -> None:
+    database_url = asyncio.run(_create_database(postgres_server_url))
+    temporal_port = free_port()
+    temporal = subprocess.Popen(
+        [
+            str(temporal_binary()),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(temporal_port),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    services = {
+        "AGENT_DATABASE_URL": database_url,
+        "AGENT_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "AGENT_REDIS_URL": redis_server_url,
+    }
+    up = Up(tmp_path / "data", free_port(), free_port(), free_port(), services)
+    try:
+        info = up.wait_ready()
+        ready = httpx.get(f"{info.api_url}/readyz", timeout=10)
+        status = up.terminate()
+        temporal_survived = temporal.poll() is None
+    finally:
+        up.kill_group()
+        temporal.terminate()
+        temporal.wait()
+
+    assert ready.status_code == 200, ready.text
+    assert info.database_url == database_url
+    assert info.temporal_address == f"127.0.0.1:{temporal_port}"
+    assert info.temporal_ui_url is None
+    assert info.redis_url == redis_server_url
+    assert set(info.processes) == {"worker", "api", "simulator"}
+    assert not (tmp_path / "data" / "postgres").exists()
+    assert status == 0, up.text()
+    assert temporal_survived
