@@ -59,11 +59,18 @@ class PortClaim:
 class BusyPortError(RuntimeError):
     """A port the stack needs is taken."""
 
-    def __init__(self, claim: PortClaim) -> None:
-        super().__init__(
-            f"port {claim.port} ({claim.purpose}) is already in use; "
-            f"free it or choose another with {claim.flag}"
-        )
+    def __init__(self, claim: PortClaim, also_claimed_by: PortClaim | None = None) -> None:
+        if also_claimed_by is not None:
+            message = (
+                f"port {claim.port} is given for both {also_claimed_by.purpose} and "
+                f"{claim.purpose}; choose another with {claim.flag}"
+            )
+        else:
+            message = (
+                f"port {claim.port} ({claim.purpose}) is already in use; "
+                f"free it or choose another with {claim.flag}"
+            )
+        super().__init__(message)
         self.claim = claim
 
 
@@ -77,8 +84,10 @@ def ensure_ports_free(claims: Sequence[PortClaim], host: str = "127.0.0.1") -> N
     Raises:
         BusyPortError: For the first port that is taken (or claimed twice).
     """
-    seen: set[int] = set()
+    seen: dict[int, PortClaim] = {}
     for claim in claims:
-        if claim.port in seen or not port_is_free(claim.port, host):
+        if claim.port in seen:
+            raise BusyPortError(claim, also_claimed_by=seen[claim.port])
+        if not port_is_free(claim.port, host):
             raise BusyPortError(claim)
-        seen.add(claim.port)
+        seen[claim.port] = claim

@@ -28,6 +28,8 @@ from typing import Protocol
 
 import httpx
 import structlog
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -254,13 +256,23 @@ class Stack:
         # Shielded: a thread starting PostgreSQL cannot be interrupted, so a stop during
         # start-up waits for it in `_shutdown` and then stops what it started.
         results = await asyncio.shield(asyncio.gather(*self._infra_starts, return_exceptions=True))
-        for result in results:
+        names = ("PostgreSQL", "Redis", "Temporal", "LLM simulator")
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, StackError):
+                raise result
+            if isinstance(result, TimeoutError):
+                where = f" at {self.temporal_address}" if name == "Temporal" else ""
+                raise StackError(f"{name}{where} did not become ready in time") from result
             if isinstance(result, BaseException):
-                raise StackError(str(result)) from result
+                raise StackError(f"{name} did not start: {result}") from result
         assert self.database_url is not None
         assert self.temporal_address is not None
         logger.info("migrating_database")
-        await asyncio.to_thread(upgrade_database, self.database_url)
+        try:
+            await asyncio.to_thread(upgrade_database, self.database_url)
+        except (OSError, SQLAlchemyError) as exc:
+            shown = make_url(self.database_url).render_as_string(hide_password=True)
+            raise StackError(f"could not migrate the database {shown}: {exc}") from exc
         self.api_key = await ensure_dev_api_key(self.database_url, self.data_dir, self.settings)
         env = self._child_env()
         self._worker = ManagedProcess(

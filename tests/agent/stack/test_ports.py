@@ -36,7 +36,9 @@ def test_same_port_claimed_twice_is_refused() -> None:
     with pytest.raises(BusyPortError) as busy:
         ensure_ports_free(claims)
 
-    assert busy.value.claim.flag == "--ui-port"
+    assert str(busy.value) == (
+        f"port {port} is given for both API and Temporal UI; choose another with --ui-port"
+    )
 
 
 def test_free_ports_pass() -> None:
