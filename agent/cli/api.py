@@ -30,7 +30,7 @@ def api(
         port=bind_port,
         log_config=None,
         access_log=False,
-        ws="websockets",
+        ws="websockets-sansio",
         # Protocol-level keep-alive drops dead peers; the app also sends JSON pings.
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=WS_PING_TIMEOUT_SECONDS,

@@ -103,7 +103,7 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     """Start uvicorn for `app` on a free loopback port in this event loop."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, ws="websockets", lifespan="on"
+        app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio", lifespan="on"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
