@@ -3,8 +3,13 @@
 Start order: PostgreSQL, Redis, the Temporal dev server and the LLM simulator in parallel
 (each only when not configured), then migrations and the dev API key, then the worker and
 the API. The stack is ready when the API's `/readyz` answers 200 and the worker polls its
-task queue; then `DIR/stack.json` is written. A stop (SIGINT/SIGTERM) tears everything down
-in reverse order within `SHUTDOWN_BUDGET_SECONDS`.
+task queue; then `DIR/stack.json` is written. Children log to `DIR/logs/<name>.log`.
+
+A stop (SIGINT/SIGTERM) first stops the API and the worker (SIGTERM to their process
+groups, SIGKILL after `APP_STOP_SECONDS`: an activity cut short is retried by Temporal on
+the next start), then every service in parallel, all within `SHUTDOWN_BUDGET_SECONDS`. The
+children's pids are kept in `DIR/children.json`, so if `agent up` itself is killed
+(SIGKILL), the next start on the same directory stops what it left behind.
 
 Failure policy: a server (PostgreSQL, Redis, Temporal, simulator) that dies takes the whole
 stack down with a non-zero exit, since nothing useful runs without it. The worker and the
@@ -74,8 +79,8 @@ RESTARTABLE = frozenset({"worker", "api"})
 
 # Stop budgets: first the apps (they use every service), then all services in parallel
 # (they do not depend on each other); the sum stays under the 10 s promised for a stop.
-APP_STOP_SECONDS = 4.0
-SERVICE_STOP_SECONDS = 3.0
+APP_STOP_SECONDS = 3.5
+SERVICE_STOP_SECONDS = 2.5
 SHUTDOWN_BUDGET_SECONDS = APP_STOP_SECONDS + SERVICE_STOP_SECONDS
 
 Reporter = Callable[[str], None]
