@@ -1,0 +1,283 @@
+"""Scenario 4: event relay latency, commit -> WebSocket client.
+
+Persisted events are appended with `EventRepository.append` (one transaction each, the
+production path with its row lock and NOTIFY) at a fixed rate, while WebSocket clients in
+another process follow the task's socket. Latency = receipt time - the time the commit
+returned to the producer (same host clock). For scale, the same volume goes through a
+bare PostgreSQL row + NOTIFY to an asyncpg listener, and through
+`temporalio.contrib.workflow_streams` (publish -> subscriber receipt) at two batch
+intervals. Targets: p99 <= 10 ms at 200 events/s, <= 25 ms at 1000 events/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+from agent.events.types import AgentActivityEvent, EventType, TaskStatus
+from agent.repositories import EventDraft, EventRepository, TaskRepository
+from bench.bare_workflow import StreamBenchInput, StreamBenchWorkflow
+from bench.harness import Bench
+from bench.model import Figure, ScenarioResult, at_most, percentile, ratio
+
+TARGETS = {200: at_most(10.0), 1000: at_most(25.0)}
+MAX_RATE_PER_PRODUCER = 250
+"""Appends per second one producer coroutine is asked for; more rate, more coroutines."""
+SETTLE_SECONDS = 0.5
+NOTIFY_CHANNEL = "bench_notify"
+STREAM_SUBSCRIBERS = 5
+STREAM_TOPIC = "events"
+STREAM_DRAIN_SECONDS = 3.0
+NS_PER_MS = 1_000_000
+
+
+async def _new_task(bench: Bench, label: str) -> str:
+    async with bench.clients.db.session() as session, session.begin():
+        task = await TaskRepository(session).create(
+            user_id=bench.clients.user_id, goal=f"bench relay {label}", status=TaskStatus.RUNNING
+        )
+        return str(task.id)
+
+
+async def _produce(
+    bench: Bench, task_id: str, rate: int, seconds: float
+) -> tuple[dict[int, int], dict[int, int], float]:
+    """Append events at `rate`/s; return commit and pre-commit times by seq, and the rate."""
+    committed: dict[int, int] = {}
+    before: dict[int, int] = {}
+    total = int(rate * seconds)
+    producers = max(1, math.ceil(rate / MAX_RATE_PER_PRODUCER))
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    uid = uuid.UUID(task_id)
+
+    async def producer(offset: int) -> None:
+        for i in range(offset, total, producers):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_ns = time.time_ns()
+            draft = EventDraft(
+                idempotency_key=f"bench:{i}",
+                event=AgentActivityEvent(
+                    type=EventType.TASK_PROGRESS,
+                    task_id=uid,
+                    message="bench",
+                    details={"i": i, "sent_ns": sent_ns},
+                ),
+            )
+            async with bench.clients.db.session() as session, session.begin():
+                stored = await EventRepository(session).append([draft])
+            done_ns = time.time_ns()
+            seq = stored[0].sequence_number
+            assert seq is not None
+            committed[seq] = done_ns
+            before[seq] = sent_ns
+
+    began = loop.time()
+    await asyncio.gather(*(producer(p) for p in range(producers)))
+    achieved = total / max(1e-9, loop.time() - began)
+    return committed, before, achieved
+
+
+async def _relay(bench: Bench, rate: int, clients: int, seconds: float) -> dict[str, Any]:
+    task_id = await _new_task(bench, f"{rate}/s")
+    spec = {
+        "api_url": bench.stack.info.api_url,
+        "api_key": bench.stack.info.api_key,
+        "task_ids": [task_id],
+        "clients_per_task": clients,
+    }
+    async with bench.helper("bench.ws_clients", spec, wait_ready=True) as handle:
+        committed, before, achieved = await _produce(bench, task_id, rate, seconds)
+        await asyncio.sleep(SETTLE_SECONDS)
+    latencies: list[float] = []
+    latencies_pre: list[float] = []
+    missing = 0
+    for socket in handle.result["sockets"]:
+        seen = set()
+        for row in socket["rows"]:
+            if row[0] != "e":
+                continue
+            seq, recv_ns = row[1], row[4]
+            if seq in committed:
+                seen.add(seq)
+                latencies.append((recv_ns - committed[seq]) / NS_PER_MS)
+                latencies_pre.append((recv_ns - before[seq]) / NS_PER_MS)
+        missing += len(committed) - len(seen)
+    return {
+        "rate": rate,
+        "achieved_rate": round(achieved, 1),
+        "clients": clients,
+        "events": len(committed),
+        "deliveries": len(latencies),
+        "missing_deliveries": missing,
+        "latencies": latencies,
+        "latencies_from_before_commit": latencies_pre,
+    }
+
+
+async def _pg_notify_baseline(bench: Bench, rate: int, seconds: float) -> list[float]:
+    """A bare row + NOTIFY per transaction, received by an asyncpg listener."""
+    dsn = bench.stack.info.database_url
+    writer = await asyncpg.connect(dsn)
+    listener = await asyncpg.connect(dsn)
+    received: dict[int, int] = {}
+
+    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        received[int(payload)] = time.time_ns()
+
+    try:
+        await writer.execute(
+            "CREATE TABLE IF NOT EXISTS bench_notify (id bigserial PRIMARY KEY, body jsonb)"
+        )
+        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+        committed: dict[int, int] = {}
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.05
+        for i in range(int(rate * seconds)):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with writer.transaction():
+                await writer.execute(
+                    "INSERT INTO bench_notify (body) VALUES ($1::jsonb)", json.dumps({"i": i})
+                )
+                await writer.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(i))
+            committed[i] = time.time_ns()
+        await asyncio.sleep(SETTLE_SECONDS)
+        return [(received[i] - t) / NS_PER_MS for i, t in committed.items() if i in received]
+    finally:
+        with contextlib.suppress(Exception):
+            await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await listener.close()
+        await writer.close()
+
+
+async def _workflow_streams(
+    bench: Bench, rate: int, seconds: float, batch_ms: int
+) -> dict[str, Any]:
+    """Publish at `rate` through a Workflow Stream; subscribers measure publish -> receipt."""
+    client = bench.clients.temporal
+    workflow_id = f"bench-stream-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        StreamBenchWorkflow.run,
+        StreamBenchInput(),
+        id=workflow_id,
+        task_queue=bench.bare_queue,
+    )
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    counts = [0] * STREAM_SUBSCRIBERS
+
+    async def subscriber(index: int) -> None:
+        reader = WorkflowStreamClient.create(client, workflow_id)
+        async for item in reader.subscribe(STREAM_TOPIC, from_offset=0):
+            now = time.time_ns()
+            latencies.append((now - int(item.data["t"])) / NS_PER_MS)
+            counts[index] += 1
+            if counts[index] >= total:
+                return
+
+    subscribers = [asyncio.create_task(subscriber(i)) for i in range(STREAM_SUBSCRIBERS)]
+    publisher = WorkflowStreamClient.create(
+        client, workflow_id, batch_interval=timedelta(milliseconds=batch_ms)
+    )
+    loop = asyncio.get_running_loop()
+    async with publisher:
+        topic = publisher.topic(STREAM_TOPIC)
+        start = loop.time() + 0.05
+        for i in range(total):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            topic.publish({"i": i, "t": time.time_ns()})
+    _done, pending = await asyncio.wait(subscribers, timeout=STREAM_DRAIN_SECONDS + seconds)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await handle.signal(StreamBenchWorkflow.finish)
+    return {
+        "batch_ms": batch_ms,
+        "rate": rate,
+        "subscribers": STREAM_SUBSCRIBERS,
+        "events": total,
+        "deliveries": len(latencies),
+        "missing_deliveries": total * STREAM_SUBSCRIBERS - len(latencies),
+        "latencies": latencies,
+    }
+
+
+def _p(values: list[float], pct: float) -> float | None:
+    return round(percentile(values, pct), 2) if values else None
+
+
+async def run(bench: Bench) -> ScenarioResult:
+    """Relay at each rate, the bare NOTIFY baseline and Workflow Streams."""
+    params = bench.params
+    seconds = params.relay_seconds
+    result = ScenarioResult("relay", "4. Event relay latency (commit -> WebSocket receipt)")
+    base_rate = params.relay_rates[0][0]
+    notify = await _pg_notify_baseline(bench, base_rate, seconds)
+    notify_p99 = _p(notify, 99)
+    result.distributions[f"bare row+NOTIFY {base_rate}/s"] = notify
+    result.raw["bare_notify"] = {"rate": base_rate, "p50": _p(notify, 50), "p99": notify_p99}
+    relay_p99: dict[int, float | None] = {}
+    for rate, clients in params.relay_rates:
+        run_ = await _relay(bench, rate, clients, seconds)
+        lat = run_.pop("latencies")
+        pre = run_.pop("latencies_from_before_commit")
+        p50, p99 = _p(lat, 50), _p(lat, 99)
+        relay_p99[rate] = p99
+        result.distributions[f"relay {rate}/s x{clients}"] = lat
+        result.figures.append(
+            Figure(
+                f"relay {rate}/s, {clients} clients: p99",
+                p99,
+                "ms",
+                TARGETS.get(rate),
+                note=f"p50 {p50} ms; achieved {run_['achieved_rate']}/s; "
+                f"missing {run_['missing_deliveries']}",
+            )
+        )
+        run_.update({"p50": p50, "p95": _p(lat, 95), "p99": p99, "max": _p(lat, 100)})
+        run_["p99_from_before_commit"] = _p(pre, 99)
+        result.raw[f"relay_{rate}"] = run_
+    if relay_p99.get(base_rate) is not None and notify_p99:
+        result.figures.append(
+            Figure(
+                f"relay p99 / bare row+NOTIFY p99 ({base_rate}/s)",
+                ratio(relay_p99[base_rate] or 0.0, notify_p99),
+                "x",
+                note=f"bare NOTIFY p50 {_p(notify, 50)} ms, p99 {notify_p99} ms",
+            )
+        )
+    for batch_ms in params.streams_batch_ms:
+        streams = await _workflow_streams(bench, base_rate, seconds, batch_ms)
+        lat = streams.pop("latencies")
+        p50, p99 = _p(lat, 50), _p(lat, 99)
+        streams.update({"p50": p50, "p95": _p(lat, 95), "p99": p99})
+        result.raw[f"workflow_streams_{batch_ms}ms"] = streams
+        result.distributions[f"workflow streams {batch_ms} ms batch"] = lat
+        relay = relay_p99.get(base_rate)
+        result.figures.append(
+            Figure(
+                f"Workflow Streams {batch_ms} ms batch ({base_rate}/s): p99",
+                p99,
+                "ms",
+                note=f"p50 {p50} ms; relay p99 / streams p99 = "
+                + (f"{relay / p99:.3f}" if relay is not None and p99 else "n/a"),
+            )
+        )
+    return result
