@@ -4,13 +4,21 @@ By default both are embedded (started here, stopped at the end). Set
 `AGENT_TEST_DATABASE_URL` / `AGENT_TEST_REDIS_URL` to use existing servers instead.
 Each test gets its own freshly migrated database (cloned from a migrated template),
 so tests never see each other's rows.
+
+The embedded servers keep their files in private temporary directories, not under
+pytest's `tmp_path_factory`: pytest deletes all but the newest three base directories
+when a session starts, so a concurrent pytest run (CI shards, a second terminal) would
+otherwise delete a running server's data directory from under it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -27,19 +35,30 @@ from agent.stack.redis import EmbeddedRedis
 TEMPLATE_DB = f"agent_template_{uuid.uuid4().hex[:8]}"
 
 
+@contextmanager
+def _private_dir(kind: str) -> Iterator[Path]:
+    """A temporary directory that only this test session owns and removes."""
+    directory = Path(tempfile.mkdtemp(prefix=f"agent-test-{kind}-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server's maintenance database (embedded unless configured)."""
     configured = os.environ.get("AGENT_TEST_DATABASE_URL")
     if configured:
         yield to_libpq_url(configured)
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", durable=False)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    with _private_dir("pg") as directory:
+        server = EmbeddedPostgres(directory / "data", durable=False)
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
 
 
 def _with_database(url: str, name: str) -> str:
@@ -104,18 +123,19 @@ async def session(session_manager: DatabaseSessionManager) -> AsyncIterator[Asyn
 
 
 @pytest.fixture(scope="session")
-def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_server_url() -> Iterator[str]:
     """URL of a Redis server (embedded unless `AGENT_TEST_REDIS_URL` is set)."""
     configured = os.environ.get("AGENT_TEST_REDIS_URL")
     if configured:
         yield configured
         return
-    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    with _private_dir("redis") as directory:
+        server = EmbeddedRedis(directory)
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
 
 
 @pytest.fixture
