@@ -96,6 +96,7 @@ LIVE_REFRESH_PER_SECOND = 8
 STREAM_LINES = 4
 MAX_STREAM_PANELS = 4
 GOAL_PREVIEW_CHARS = 60
+TITLE_MAX_WIDTH = 36
 EDIT_ACTION = "edit"
 DEFAULT_EDITOR = "vi"
 
@@ -215,7 +216,7 @@ def plan_table(milestones: Sequence[MilestoneOut] | TaskView, title: str = "Plan
     table = Table(title=title, title_justify="left", expand=False, show_lines=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("milestone", style="bold")
-    table.add_column("title")
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=TITLE_MAX_WIDTH)
     table.add_column("after", style="dim")
     table.add_column("status")
     table.add_column("att.", justify="right")
@@ -283,7 +284,7 @@ def render_view(view: TaskView, temporal_link: str | None) -> RenderableType:
         f"{totals.input_tokens} in / {totals.output_tokens} out tokens · {_money(totals)}",
     )
     if temporal_link:
-        header.add_row("temporal", temporal_link)
+        header.add_row("temporal", Text(temporal_link, overflow="fold"))
     parts: list[RenderableType] = [header]
     if view.milestones:
         parts.append(plan_table(view))
@@ -336,7 +337,7 @@ def render_summary(detail: TaskDetail, temporal_link: str | None) -> RenderableT
         f"{totals.input_tokens} in / {totals.output_tokens} out tokens · {_money(totals)}",
     )
     if temporal_link:
-        grid.add_row("temporal", temporal_link)
+        grid.add_row("temporal", Text(temporal_link, overflow="fold"))
     body: list[RenderableType] = [grid]
     if detail.result:
         body.append(Panel(escape(detail.result), title="Summary", title_align="left"))
@@ -608,6 +609,7 @@ class Follower:
         if self.live is not None:
             self.live.stop()
             self.live = None
+            self.ctx.console.line()
         if self.options.json_lines:
             self._emit_json(
                 {
@@ -890,7 +892,8 @@ def tasks(
             typer.echo(item.model_dump_json())
         return
     table = Table(title=f"Tasks ({len(page.items)})", title_justify="left")
-    for column in ("id", "status", "goal", "tokens", "cost", "created"):
+    table.add_column("id", no_wrap=True, min_width=len(str(uuid.UUID(int=0))))
+    for column in ("status", "goal", "tokens", "cost", "created"):
         table.add_column(column)
     for item in page.items:
         goal = item.goal if len(item.goal) <= GOAL_PREVIEW_CHARS else item.goal[:57] + "..."

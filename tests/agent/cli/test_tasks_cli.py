@@ -1,0 +1,209 @@
+"""`agent run`, `follow`, `tasks`, `show`, `cancel` as subprocesses against the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from agent.cli.tasks import FollowExit
+from agent.llm.simulator.config import SimulatorConfig
+from agent.stack.temporal_server import temporal_binary
+from agent.temporal import ensure_search_attributes
+from tests.agent.client.stack import RunningStack, running_stack
+
+AGENT = str(Path(sys.executable).parent / "agent")
+GOAL = "Write a short report on durable execution [milestones=2]"
+PROCESS_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class Result:
+    """A finished CLI process."""
+
+    code: int
+    out: str
+    err: str
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The `--json` output, one object per line."""
+        return [json.loads(line) for line in self.out.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="session")
+async def cli_temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server for the CLI tests."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_binary()),
+    )
+    await ensure_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def stack(
+    cli_temporal_env: WorkflowEnvironment, database_url: str, redis_server_url: str
+) -> AsyncIterator[RunningStack]:
+    """Simulator (slow enough to interrupt mid-run), worker and API of this test."""
+    sim = SimulatorConfig(port=0, ttft_ms=0, tps=150, output_tokens=40)
+    async with running_stack(
+        cli_temporal_env.client, database_url, redis_server_url, simulator=sim
+    ) as running:
+        yield running
+
+
+def _env(stack: RunningStack | None, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_")}
+    env.update({"AGENT_DATA_DIR": str(data_dir), "AGENT_LOG_LEVEL": "WARNING", "COLUMNS": "120"})
+    if stack is not None:
+        env.update({"AGENT_API_URL": stack.api_url, "AGENT_API_KEY": stack.api_key})
+    return env
+
+
+async def _spawn(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        AGENT,
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _finish(process: asyncio.subprocess.Process) -> Result:
+    async with asyncio.timeout(PROCESS_TIMEOUT_SECONDS):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+async def agent(stack: RunningStack | None, data_dir: Path, *args: str) -> Result:
+    """Run `agent ARGS` to its end (the servers keep running in this event loop)."""
+    return await _finish(await _spawn(_env(stack, data_dir), data_dir, *args))
+
+
+async def test_run_follow_auto_resume_shows_plan_and_summary(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    # Act
+    result = await agent(
+        stack, tmp_path, "run", GOAL, "--breakpoint", "after_plan", "--follow", "--auto-resume"
+    )
+
+    # Assert
+    assert result.code == FollowExit.COMPLETED, result.err
+    assert "Breakpoint after_plan" in result.out
+    assert "Plan" in result.out
+    assert "m1" in result.out
+    assert "m2" in result.out
+    assert "auto-resume: continue" in result.out
+    assert "Summary" in result.out
+    assert "completed" in result.out
+    assert "namespaces/default/workflows/task-" in result.out
+
+
+async def test_paused_without_auto_resume_exits_5_and_follow_continues_without_repeats(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    # Arrange: a non-interactive run stops at the breakpoint (exit 5) and saves its cursor.
+    first = await agent(
+        stack, tmp_path, "run", GOAL, "--breakpoint", "after_plan", "--follow", "--json"
+    )
+    assert first.code == FollowExit.PAUSED, first.err
+    task_id = first.json_lines()[0]["task_id"]
+    first_seqs = [m["cursor"] for m in first.json_lines() if m["kind"] == "event"]
+    saved = int((tmp_path / "follow" / f"{task_id}.seq").read_text())
+
+    # Act
+    second = await agent(stack, tmp_path, "follow", task_id, "--json", "--auto-resume")
+
+    # Assert
+    assert second.code == FollowExit.COMPLETED, second.err
+    second_seqs = [m["cursor"] for m in second.json_lines() if m["kind"] == "event"]
+    assert saved == first_seqs[-1]
+    assert first_seqs == list(range(1, len(first_seqs) + 1))
+    assert second_seqs == list(range(saved + 1, saved + 1 + len(second_seqs)))
+    summary = second.json_lines()[-1]
+    assert summary["kind"] == "summary"
+    assert summary["status"] == "completed"
+    assert summary["result"]
+
+
+async def test_ctrl_c_detaches_with_4_and_follow_reattaches_from_the_last_seq(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    # Arrange: a slower task, followed in JSON mode.
+    goal = "Write a short report on durable execution [milestones=2] [output_tokens=120]"
+    process = await _spawn(_env(stack, tmp_path), tmp_path, "run", goal, "--follow", "--json")
+    assert process.stdout is not None
+    lines: list[dict[str, Any]] = []
+    async with asyncio.timeout(PROCESS_TIMEOUT_SECONDS):
+        while not any(m.get("kind") == "event" for m in lines):
+            lines.append(json.loads(await process.stdout.readline()))
+
+    # Act
+    process.send_signal(signal.SIGINT)
+    detached = await _finish(process)
+    task_id = lines[0]["task_id"]
+    seen = [m["cursor"] for m in lines + detached.json_lines() if m.get("kind") == "event"]
+    reattached = await agent(stack, tmp_path, "follow", task_id, "--json")
+
+    # Assert
+    assert detached.code == FollowExit.DETACHED, detached.err
+    assert any(m.get("kind") == "detached" for m in detached.json_lines())
+    assert f"agent follow {task_id}" in detached.out
+    assert reattached.code == FollowExit.COMPLETED, reattached.err
+    later = [m["cursor"] for m in reattached.json_lines() if m["kind"] == "event"]
+    assert later
+    assert later[0] == seen[-1] + 1
+    assert not set(seen) & set(later)
+
+
+async def test_tasks_show_and_cancel(stack: RunningStack, tmp_path: Path) -> None:
+    # Arrange: a task waiting at its breakpoint.
+    started = await agent(stack, tmp_path, "run", GOAL, "--breakpoint", "after_plan", "--json")
+    assert started.code == 0, started.err
+    task_id = json.loads(started.out)["id"]
+    paused = await agent(stack, tmp_path, "follow", task_id, "--json")
+    assert paused.code == FollowExit.PAUSED
+
+    # Act
+    listed = await agent(stack, tmp_path, "tasks")
+    shown = await agent(stack, tmp_path, "show", task_id)
+    cancelled = await agent(stack, tmp_path, "cancel", task_id)
+    ended = await agent(stack, tmp_path, "follow", task_id, "--json")
+    again = await agent(stack, tmp_path, "cancel", task_id)
+
+    # Assert
+    assert listed.code == 0
+    assert task_id in listed.out
+    assert shown.code == 0
+    assert "paused at after_plan" in shown.out
+    assert "m1" in shown.out
+    assert cancelled.code == 0
+    assert "Cancellation requested" in cancelled.out
+    assert ended.code == FollowExit.CANCELLED, ended.out
+    assert again.code == 1
+    assert "409" in again.err
+
+
+async def test_without_an_api_configured_commands_exit_2(tmp_path: Path) -> None:
+    result = await agent(None, tmp_path, "tasks")
+    assert result.code == FollowExit.USAGE
+    assert "AGENT_API_URL" in result.err
