@@ -426,7 +426,8 @@ class Prompter:
         while True:
             answer = await _in_thread(
                 lambda: self.console.input(
-                    f"[bold cyan]Action[/] [{'/'.join(actions)}] (default {default}): "
+                    f"[bold cyan]Action[/] {escape('[' + '/'.join(actions) + ']')} "
+                    f"(default {default}): "
                 )
             )
             choice = answer.strip().lower() or default

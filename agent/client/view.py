@@ -180,6 +180,9 @@ class TaskView:
                 self._close_streams(key if isinstance(key, str) else None)
             case EventType.AGENT_STARTED:
                 self._open_stream(event, key if isinstance(key, str) else None)
+                # Work on a milestone means it runs, whichever event announced that first.
+                if milestone is not None and milestone.status is MilestoneStatus.PENDING:
+                    milestone.status = MilestoneStatus.IN_PROGRESS
             case EventType.AGENT_COMPLETED | EventType.AGENT_FAILED:
                 stream = self.streams.get(self._stream_key(event, key))
                 if stream is not None:
