@@ -466,7 +466,9 @@ class AgentActivities:
                         milestone_id=data.milestone_id,
                         agent=AgentRole.COMPRESSOR,
                         status=AgentStatus.COMPLETED,
-                        message=f"{milestone.key}: context {tokens_before} -> {tokens_after} tokens",
+                        message=(
+                            f"{milestone.key}: context {tokens_before} -> {tokens_after} tokens"
+                        ),
                         details={
                             "key": milestone.key,
                             "tokens_before": tokens_before,

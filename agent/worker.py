@@ -37,6 +37,7 @@ MAX_HEARTBEAT_THROTTLE = timedelta(seconds=1)
 """Heartbeats reach the server at least this often, so a cancel arrives within ~1 s."""
 
 MAX_CONCURRENT_LOCAL_ACTIVITIES = 50
+MAX_CACHED_WORKFLOWS = 1000
 WORKFLOW_TASK_POLLERS = 4
 ACTIVITY_TASK_POLLERS = 8
 DB_POOL_SIZE = 10
@@ -51,6 +52,7 @@ def build_worker(
     task_queue: str | None = None,
     prompt_cache: PromptCache | None = None,
     graceful_shutdown_timeout: timedelta = WORKER_GRACEFUL_SHUTDOWN,
+    max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
 ) -> Worker:
     """Build a worker running `TaskWorkflow` and every task activity.
 
@@ -62,6 +64,7 @@ def build_worker(
         task_queue: Queue to poll; `settings.task_queue` by default.
         prompt_cache: Optional Redis cache of prompt versions.
         graceful_shutdown_timeout: Time running activities get on shutdown.
+        max_cached_workflows: Workflows kept in memory (sticky); 0 replays every task.
 
     Returns:
         The worker (not started): `async with worker:` or `await worker.run()`.
@@ -95,6 +98,7 @@ def build_worker(
         max_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
+        max_cached_workflows=max_cached_workflows,
     )
 
 

@@ -212,6 +212,7 @@ class TaskWorkflow:
         self._stop: _EndTaskError | None = None
         self._search_attributes: dict[str, Any] = {}
         self._pause_epoch = 0
+        self._resolved: set[str] = set()
         self._budget_epoch = 0
 
     # ------------------------------------------------------------------ public API
@@ -290,6 +291,9 @@ class TaskWorkflow:
             The accepted breakpoint id and action.
         """
         self._decision = request
+        # Answer once the decision is applied and recorded: the caller then sees the task
+        # running again (or paused at its next breakpoint), never the stale pause.
+        await workflow.wait_condition(lambda: request.breakpoint_id in self._resolved)
         return ResumeResult(breakpoint_id=request.breakpoint_id, action=request.action)
 
     @resume.validator
@@ -328,6 +332,16 @@ class TaskWorkflow:
                     "cannot remove the milestone the task is paused at; use skip",
                     type="InvalidPlanEdit",
                 )
+        if (
+            request.edits is not None
+            and pause.kind == BreakpointKind.AFTER_PLAN
+            and request.action == ResumeAction.RETRY
+        ):
+            raise ApplicationError(
+                "retry after the plan asks the planner for a new plan; send edits with "
+                "continue, or feedback with retry",
+                type="InvalidPlanEdit",
+            )
         if request.edits is not None and self._plan is None:
             raise ApplicationError("there is no plan to edit yet", type="InvalidPlanEdit")
 
@@ -775,6 +789,7 @@ class TaskWorkflow:
             self._decision = None
             self._pause = None
             self._pause_epoch += 1
+            self._resolved.add(breakpoint_id)
             self._status = TaskStatus.RUNNING
             self._upsert({TASK_STATUS.name: TaskStatus.RUNNING.value, AWAITING_HUMAN.name: False})
             self._refresh_details()

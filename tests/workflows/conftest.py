@@ -137,9 +137,7 @@ class Engine:
         default_action: ResumeAction = ResumeAction.CONTINUE,
     ) -> WorkflowHandle[TaskWorkflow, TaskResult]:
         """Create a task and start its workflow."""
-        task_id = await self.create_task(
-            goal, complexity=complexity.value if complexity else None
-        )
+        task_id = await self.create_task(goal, complexity=complexity.value if complexity else None)
         task_input = TaskInput(
             task_id=task_id,
             user_id=self.user_id,
@@ -209,7 +207,9 @@ async def engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
 
 
 @pytest.fixture
-def record_history(request: pytest.FixtureRequest) -> Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]:
+def record_history(
+    request: pytest.FixtureRequest,
+) -> Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]:
     """Write a finished workflow's history to `tests/histories/<test>.json` when recording."""
 
     async def record(handle: WorkflowHandle[Any, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -152,7 +153,10 @@ async def test_diamond_runs_middle_milestones_in_parallel(
     rows = await milestones(engine, result.task_id)
     assert rows["m4"].depends_on == ["m2", "m3"]
     m2, m3 = rows["m2"], rows["m3"]
-    assert m2.started_at and m2.finished_at and m3.started_at and m3.finished_at
+    assert m2.started_at is not None
+    assert m2.finished_at is not None
+    assert m3.started_at is not None
+    assert m3.finished_at is not None
     assert m2.started_at < m3.finished_at
     assert m3.started_at < m2.finished_at
     assert rows["m4"].started_at is not None
@@ -353,8 +357,11 @@ BREAKPOINT_CASES: list[tuple[BreakpointKind, ResumeAction]] = [
 
 def _goal_for(kind: BreakpointKind) -> str:
     if kind == BreakpointKind.ON_FAILURE:
-        # m1 fails its first two attempts: on_failure after max_attempts=2, passes on retry.
+        # Every milestone fails its first two attempts: on_failure after max_attempts=2,
+        # and a retry (attempt 3) passes.
         return "Write docs [milestones=2] [plan=sequential] [fail_first=2]"
+    if kind == BreakpointKind.BUDGET_EXHAUSTED:
+        return "Write docs [milestones=3] [plan=sequential]"
     return "Write docs [milestones=2] [plan=sequential]"
 
 
@@ -364,14 +371,14 @@ async def test_every_breakpoint_kind_resumes_with_each_action(
 ) -> None:
     # Arrange
     budget = Budget(max_tokens=5000) if kind == BreakpointKind.BUDGET_EXHAUSTED else Budget()
-    handle = await engine.start(
-        _goal_for(kind), breakpoints=[kind], max_attempts=2, budget=budget
-    )
+    handle = await engine.start(_goal_for(kind), breakpoints=[kind], max_attempts=2, budget=budget)
     first = await wait_paused(handle)
-    # Each first decision also edits the plan: adds a milestone `extra` after m2.
+    # Each first decision also edits the plan (adds `extra` after m2), except an abort and
+    # a re-plan (`retry` after the plan), which replaces the plan anyway.
+    replan = kind == BreakpointKind.AFTER_PLAN and action == ResumeAction.RETRY
     edits = (
         PlanEdit(add=[MilestoneSpec(key="extra", title="Extra step", depends_on=["m2"])])
-        if action != ResumeAction.ABORT
+        if action != ResumeAction.ABORT and not replan
         else None
     )
     new_budget = Budget(max_tokens=1_000_000) if kind == BreakpointKind.BUDGET_EXHAUSTED else None
@@ -399,7 +406,7 @@ async def test_every_breakpoint_kind_resumes_with_each_action(
         pauses += 1
         later = progress.paused
         follow_up = (
-            ResumeAction.SKIP if later.kind == BreakpointKind.ON_FAILURE else ResumeAction.CONTINUE
+            ResumeAction.RETRY if later.kind == BreakpointKind.ON_FAILURE else ResumeAction.CONTINUE
         )
         await handle.execute_update(
             TaskWorkflow.resume,
@@ -417,6 +424,9 @@ async def test_every_breakpoint_kind_resumes_with_each_action(
     elif kind == BreakpointKind.ON_FAILURE and action == ResumeAction.CONTINUE:
         assert result.status == TaskStatus.FAILED
         assert rows["m1"].status == MilestoneStatus.FAILED
+    elif replan:
+        assert result.status == TaskStatus.COMPLETED
+        assert "extra" not in rows
     else:
         assert result.status == TaskStatus.COMPLETED
         assert "extra" in rows
@@ -603,8 +613,12 @@ async def test_worker_restart_mid_task_loses_and_duplicates_nothing(
     engine_factory: EngineFactory,
 ) -> None:
     async with engine_factory(start_worker=False) as engine:
-        # Arrange: a first worker runs until the first milestone passed.
-        first = engine.build_worker()
+        # Arrange: a first worker runs until the first milestone passed. No sticky cache:
+        # the next workflow task must go to whichever worker polls (the time-skipping
+        # server does not release a dead worker's sticky queue early).
+        first = engine.build_worker(
+            max_cached_workflows=0, graceful_shutdown_timeout=timedelta(seconds=1)
+        )
         async with first:
             handle = await engine.start(
                 "Write a guide [milestones=4] [plan=sequential] [ttft_ms=100]"
@@ -630,3 +644,43 @@ async def test_worker_restart_mid_task_loses_and_duplicates_nothing(
         assert counts[EventType.MILESTONE_COMPLETED] == 4
         assert counts[EventType.TASK_COMPLETED] == 1
         assert counts[EventType.TASK_PROGRESS] == 4
+
+
+async def test_fifty_milestone_history_stays_small(engine: Engine) -> None:
+    # Arrange: long outputs stay in PostgreSQL; the history carries ids and previews.
+    handle = await engine.start(
+        "Big job [milestones=50] [plan=parallel] [output_tokens=2000]", max_parallel=16
+    )
+
+    # Act
+    result = await handle.result()
+    history = await handle.fetch_history()
+
+    # Assert
+    assert result.status == TaskStatus.COMPLETED
+    assert result.milestones_passed == 50
+    largest = max(
+        (len(payload.data) for event in history.events for payload in _payloads(event)),
+        default=0,
+    )
+    assert len(history.events) < 2_000
+    assert largest < 64 * 1024
+
+
+def _payloads(event: Any) -> list[Any]:
+    found = []
+    for attr in (
+        "activity_task_scheduled_event_attributes",
+        "activity_task_completed_event_attributes",
+        "workflow_execution_started_event_attributes",
+        "workflow_execution_completed_event_attributes",
+        "workflow_execution_update_accepted_event_attributes",
+        "workflow_execution_update_completed_event_attributes",
+    ):
+        if event.HasField(attr):
+            attrs = getattr(event, attr)
+            for field_name in ("input", "result"):
+                container = getattr(attrs, field_name, None)
+                if container is not None and hasattr(container, "payloads"):
+                    found.extend(container.payloads)
+    return found
