@@ -193,7 +193,7 @@ def write_chart(results: Sequence[ScenarioResult], path: Path) -> Path | None:
     for ax, result in zip(axes[:, 0], panels, strict=True):
         names = [n for n, v in result.distributions.items() if v]
         data = [result.distributions[n] for n in names]
-        ax.boxplot(data, vert=False, whis=(1, 99), showfliers=False)
+        ax.boxplot(data, orientation="horizontal", whis=(1, 99), showfliers=False)
         ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
         ax.set_title(result.title, fontsize=9)
         ax.set_xlabel("ms (whiskers p1-p99)", fontsize=8)
