@@ -29,10 +29,40 @@ DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 200
 
 
+NUL = "\x00"
+
+
+def _reject_nul(value: Any) -> Any:
+    """Refuse NUL characters anywhere in a value (nested models and lists included).
+
+    PostgreSQL `text` cannot store U+0000: left in, it fails the INSERT with a 500 (or,
+    inside a plan edit, fails the workflow's activity) instead of a 422 for the field.
+    """
+    if isinstance(value, str):
+        if NUL in value:
+            raise ValueError("must not contain NUL (U+0000) characters")
+    elif isinstance(value, BaseModel):
+        for item in value.__dict__.values():
+            _reject_nul(item)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            _reject_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
+    return value
+
+
 class _Input(BaseModel):
     """Base of request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return _reject_nul(value)
 
 
 class TaskCreate(_Input):
