@@ -140,6 +140,16 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_exception(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == HTTPStatus.BAD_REQUEST:
+        # FastAPI's own 400 for a body it cannot decode (malformed, or nested deeper than
+        # the JSON parser's recursion limit): bad input is a 422 with the field, like
+        # every other validation failure, and the only client error the schema declares.
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            ErrorCode.VALIDATION_ERROR,
+            "the request body could not be decoded as JSON",
+            [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}],
+        )
     code = _STATUS_CODES.get(exc.status_code, ErrorCode.HTTP_ERROR)
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers) if exc.headers else None
