@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
 
 _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "temporalio")
+
+REDACTED = "[REDACTED]"
+# Credentials that libraries put in log lines of their own: the `?token=` API key of a
+# WebSocket handshake (logged by websockets/uvicorn at DEBUG) and bearer headers.
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)([?&](?:token|api_key|access_token)=)[^&\s\"']+"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+)
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
@@ -44,6 +53,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info if render_json else _identity,
+            _redact_secrets,
             renderer,
         ],
     )
@@ -65,4 +75,20 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
 def _identity(
     logger: object, method_name: str, event_dict: structlog.types.EventDict
 ) -> structlog.types.EventDict:
+    return event_dict
+
+
+def _redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
+    return text
+
+
+def _redact_secrets(
+    logger: object, method_name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Mask credentials in every string value of a record, whichever library logged it."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = _redact(value)
     return event_dict
