@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agent.cli import api, bench, db, keys, sim, stack, tasks, worker
+from agent.cli import api, bench, chaos, db, keys, sim, stack, tasks, worker
 
 app = typer.Typer(
     name="agent",
@@ -13,7 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (stack, db, keys, sim, api, worker, tasks, bench):
+for module in (stack, db, keys, sim, api, worker, tasks, bench, chaos):
     module.register(app)
 
 
