@@ -396,6 +396,9 @@ class Cluster:
 
     async def restart_postgres(self) -> None:
         """Stop PostgreSQL in immediate mode (like a crash) and start it on the same port."""
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
         process = self.postgres._process
         assert process is not None
         process.send_signal(signal.SIGQUIT)

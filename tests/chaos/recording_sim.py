@@ -2,9 +2,9 @@
 
 `python -m tests.chaos.recording_sim --port P --log FILE` serves `agent sim`'s app and
 appends one JSON line per `POST /v1/chat/completions`: when it arrived (wall clock),
-the role header, the task tag found in the messages (`tag-<hex>`), the `Milestone:` and
-`Attempt:` lines, and the response status. The chaos suite reads it to count HTTP
-requests per Temporal attempt and to measure retry gaps.
+the role header, the task tag found in the messages (`tag-<hex>`), and the `Milestone:`
+and `Attempt:` lines. The chaos suite reads it to count HTTP requests per Temporal
+attempt and to measure retry gaps.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from agent.llm.simulator.config import SimulatorConfig
 from agent.llm.simulator.server import uvicorn_config
 
 TAG = re.compile(r"tag-[0-9a-f]{12}")
-MILESTONE = re.compile(r"Milestone: (\S+)")
+MILESTONE = re.compile(r"Milestone: ([A-Za-z0-9_-]+)")
 ATTEMPT = re.compile(r"Attempt: (\d+)")
 
 
@@ -59,21 +59,16 @@ class RequestLog:
             "tag": _first(TAG, body),
             "milestone": _first(MILESTONE, body),
             "attempt": _first(ATTEMPT, body),
-            "status": None,
         }
+        # Written on arrival: a hung request never answers, and it still counts.
+        self.handle.write(json.dumps(record) + "\n")
 
         async def replaying() -> Message:
             if replay:
                 return replay.pop(0)
             return await receive()
 
-        async def recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                record["status"] = message["status"]
-                self.handle.write(json.dumps(record) + "\n")
-            await send(message)
-
-        await self.app(scope, replaying, recording)
+        await self.app(scope, replaying, send)
 
 
 def _first(pattern: re.Pattern[str], text: str) -> str | None:

@@ -73,19 +73,32 @@ async def _total_seq(cluster: Cluster, task_ids: list[uuid.UUID]) -> int:
         return sum(rows.scalars())
 
 
+TARGET_PHASES = ["planning", "streaming", "verification", "between milestones"]
+PHASE_WAIT_SECONDS = 60.0
+
+
 async def _kill_loop(
     cluster: Cluster, task_ids: list[uuid.UUID], kills: int, rng: random.Random
 ) -> tuple[Counter[uuid.UUID], Counter[str]]:
-    """Kill the worker `kills` times, each after the tasks made progress again."""
+    """Kill the worker `kills` times, each when some task is in the next target phase."""
     per_task: Counter[uuid.UUID] = Counter()
     phases_hit: Counter[str] = Counter()
-    for _ in range(kills):
+    for number in range(kills):
+        target = TARGET_PHASES[number % len(TARGET_PHASES)]
         before = await _total_seq(cluster, task_ids)
-        # Wait until the (new) worker has moved the tasks on, then a random moment more.
+        # Let the (new) worker move the tasks on, then wait for a random moment at which
+        # an unfinished task is in the target phase.
         while await _total_seq(cluster, task_ids) <= before:
             await asyncio.sleep(0.2)
-        await asyncio.sleep(rng.uniform(0.5, 4.0))
-        phases = await _phases(cluster, task_ids)
+        await asyncio.sleep(rng.uniform(0.2, 2.0))
+        deadline = asyncio.get_running_loop().time() + PHASE_WAIT_SECONDS
+        while True:
+            phases = await _phases(cluster, task_ids)
+            if not phases or target in phases.values():
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
         if not phases:
             break
         cluster.kill_workers()
