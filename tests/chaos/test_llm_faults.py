@@ -8,6 +8,7 @@ with a clear reason; a retried stream reaches clients with its attempt number.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import uuid
@@ -134,7 +135,7 @@ async def _run(cluster: Cluster, cases: list[Case]) -> None:
                 worker = sorted(
                     r["t"] for r in tagged if r["role"] == "worker" and r["milestone"] == "m1"
                 )
-                gaps = [b - a for a, b in zip(worker, worker[1:], strict=False)]
+                gaps = [b - a for a, b in itertools.pairwise(worker)]
                 if len(gaps) < 2 or min(gaps) < RETRY_AFTER_SECONDS - GAP_TOLERANCE_SECONDS:
                     problems.append(f"429: retry gaps {gaps} ignore Retry-After")
             if case.name == "cut":

@@ -115,7 +115,8 @@ async def test_listener_connection_killed_and_postgres_restarted(
         terminated.append(await cluster.terminate_listeners())
 
     await _run(cluster, "postgres", 10, [kill_listener, cluster.restart_postgres], seed=4)
-    assert terminated and terminated[0] >= 1
+    assert terminated
+    assert terminated[0] >= 1
 
 
 @pytest.mark.chaos

@@ -33,7 +33,7 @@ GENERATION = settings(
 
 
 def _exercise(
-    operation: schemathesis.APIOperation,
+    operation: schemathesis.APIOperation,  # type: ignore[type-arg]
     headers: dict[str, str],
     sent: Counter[str],
     failures: dict[str, str],
@@ -42,7 +42,7 @@ def _exercise(
 
     @given(case=operation.as_strategy())
     @GENERATION
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
         sent[label] += 1
         try:
             case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
@@ -59,7 +59,7 @@ def test_generated_requests_conform_to_the_schema(security_cluster: Cluster) -> 
     owner = {"Authorization": f"Bearer {security_cluster.users[0].key}"}
 
     for result in schema.get_all_operations():
-        operation = result.ok()
+        operation = result.ok()  # type: ignore[union-attr]
         for headers in (owner, {}):
             _exercise(operation, headers, sent, failures)
 
