@@ -17,7 +17,7 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -260,10 +260,14 @@ class TaskWorkflow:
         except _EndTaskError as exc:
             stop = exc
         except asyncio.CancelledError:
-            self._status = TaskStatus.CANCELLED
-            await self._finish(_EndTaskError(TaskStatus.CANCELLED, FailureReason.CANCELLED))
+            await self._finish_cancelled()
             raise
         except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                # The cancel reached a running activity first; it surfaces as that
+                # activity's failure but is still the user's cancellation.
+                await self._finish_cancelled()
+                raise asyncio.CancelledError from exc
             stop = _EndTaskError(TaskStatus.FAILED, FailureReason.ACTIVITY_FAILED, _error_text(exc))
         await self._finish(stop)
         # Updates accepted while finishing must complete before the run returns.
@@ -901,6 +905,10 @@ class TaskWorkflow:
             summary=f"progress · {self._label(key)} {self._milestones[key].status.value}",
             **_db_options(),
         )
+
+    async def _finish_cancelled(self) -> None:
+        self._status = TaskStatus.CANCELLED
+        await self._finish(_EndTaskError(TaskStatus.CANCELLED, FailureReason.CANCELLED))
 
     async def _finish(self, stop: _EndTaskError) -> None:
         self._stop = stop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -89,7 +90,9 @@ async def test_bad_input_is_422_with_the_field(api: RunningApi, alice: ApiUser) 
     ]
 
 
-async def _raw_post(api: RunningApi, key: str, head: str, body: bytes) -> tuple[int, dict]:
+async def _raw_post(
+    api: RunningApi, key: str, head: str, body: bytes
+) -> tuple[int, dict[str, Any]]:
     """Send a request over a raw socket and read the answer, however much body is left."""
     import asyncio
     import contextlib
@@ -232,7 +235,7 @@ async def test_list_pages_with_keyset_cursor(api: RunningApi, alice: ApiUser) ->
         seen: list[str] = []
         cursor = None
         while True:
-            params = {"limit": 2, "session_id": session_id}
+            params: dict[str, str | int] = {"limit": 2, "session_id": session_id}
             if cursor:
                 params["cursor"] = cursor
             page = (await client.get("/v1/tasks", params=params)).json()
