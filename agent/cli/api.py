@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
-from agent.config import get_settings
+from agent.cli.errors import load_settings_or_exit
 from agent.logging import configure_logging
 
 WS_PING_TIMEOUT_SECONDS = 20.0
@@ -17,9 +16,12 @@ def api(
     port: int | None = typer.Option(None, help="TCP port [AGENT_API_PORT, 8000]."),
 ) -> None:
     """Serve the API (OpenAPI docs at http://HOST:PORT/docs)."""
+    # Imported here so other `agent` commands do not pay for the web stack.
+    import uvicorn
+
     from api.main import create_app
 
-    settings = get_settings()
+    settings = load_settings_or_exit()
     configure_logging(settings.log_level, json=settings.log_json)
     bind_host = host or settings.api_host
     bind_port = port or settings.api_port

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from alembic import command
-from alembic.config import Config
 
 from agent.config import get_settings, to_asyncpg_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "db" / "migrations"
 
@@ -24,6 +26,9 @@ def alembic_config(database_url: str) -> Config:
     Returns:
         A configuration that needs no alembic.ini.
     """
+    # Alembic is imported on use: it is slow to import and most commands never need it.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # ConfigParser interpolation treats % specially; URLs may contain %-escapes.
@@ -38,6 +43,8 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
         database_url: PostgreSQL URL to migrate.
         revision: Target revision.
     """
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -48,6 +55,8 @@ def downgrade_database(database_url: str, revision: str = "base") -> None:
         database_url: PostgreSQL URL to migrate.
         revision: Target revision.
     """
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), revision)
 
 

@@ -9,9 +9,7 @@ import typer
 
 from agent.cli.errors import load_settings_or_exit
 from agent.config import Settings
-from agent.db.session import DatabaseSessionManager
 from agent.logging import configure_logging
-from agent.repositories.users import ApiKeyRepository, UserRepository
 from agent.stack.info import StackInfo
 
 NO_DATABASE_EXIT_CODE = 2
@@ -71,6 +69,10 @@ async def create_api_key(
     Returns:
         The plaintext key and its display prefix.
     """
+    # The data layer is imported on use so `agent --help` and other commands start fast.
+    from agent.db.session import DatabaseSessionManager
+    from agent.repositories.users import ApiKeyRepository, UserRepository
+
     async with (
         DatabaseSessionManager(database_url, pool_size=1) as manager,
         manager.session() as session,

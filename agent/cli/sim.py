@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
-from agent.config import get_settings
-from agent.llm.simulator.app import create_simulator_app
-from agent.llm.simulator.config import SimulatorConfig
-from agent.llm.simulator.server import uvicorn_config
+from agent.cli.errors import load_settings_or_exit
 from agent.logging import configure_logging
 
 
@@ -24,7 +20,14 @@ def sim(
     ),
 ) -> None:
     """Serve the deterministic LLM simulator (OpenAI API at http://HOST:PORT/v1)."""
-    settings = get_settings()
+    # Imported here so other `agent` commands do not pay for the web stack.
+    import uvicorn
+
+    from agent.llm.simulator.app import create_simulator_app
+    from agent.llm.simulator.config import SimulatorConfig
+    from agent.llm.simulator.server import uvicorn_config
+
+    settings = load_settings_or_exit()
     configure_logging(settings.log_level, json=settings.log_json)
     config = SimulatorConfig.from_settings(
         settings, port=port, host=host, ttft_ms=ttft_ms, tps=tps, output_tokens=output_tokens

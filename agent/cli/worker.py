@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from agent.config import get_settings
+from agent.cli.errors import load_settings_or_exit
 
 
 def worker(
@@ -17,7 +17,7 @@ def worker(
     """Run TaskWorkflow and its activities until Ctrl-C / SIGTERM (graceful shutdown)."""
     from agent.worker import run_worker
 
-    settings = get_settings()
+    settings = load_settings_or_exit()
     if task_queue is not None:
         settings = settings.model_copy(update={"task_queue": task_queue})
     if settings.database_url is None:
