@@ -155,7 +155,9 @@ class Cluster:
         self.logs = self.root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.sim_log = self.root / "sim-requests.jsonl"
-        self.postgres = EmbeddedPostgres(self.root / "pg", durable=False)
+        # Durable: the PostgreSQL scenario crashes the server (immediate shutdown), and
+        # `synchronous_commit=off` would lose commits Temporal already saw complete.
+        self.postgres = EmbeddedPostgres(self.root / "pg", durable=True)
         self.temporal_server = TemporalDevServer(data_dir=self.root, port=free_port(), ui_port=None)
         self.temporal_server.db_file.parent.mkdir(parents=True, exist_ok=True)
         self.temporal_proc = Proc(
@@ -405,17 +407,28 @@ class Cluster:
         await asyncio.to_thread(process.wait)
         await asyncio.to_thread(self.postgres.start)
 
+    def listener_pid(self) -> int | None:
+        """Backend pid of the API's LISTEN connection, from its latest `listening` log line."""
+        if self.api is None:
+            return None
+        pid = None
+        for line in self.api.log_text().splitlines():
+            if '"event_listener_listening"' in line:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    pid = int(json.loads(line)["pid"])
+        return pid
+
     async def terminate_listeners(self) -> int:
-        """Terminate every backend that LISTENs (the API's listener connection)."""
+        """Terminate the API's LISTEN connection (pg_terminate_backend); count terminated."""
+        pid = self.listener_pid()
+        if pid is None:
+            return 0
         admin = await asyncpg.connect(self.database_url)
         try:
-            rows = await admin.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()"
-            )
+            done = await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
-        return len(rows)
+        return int(bool(done))
 
     async def restart_temporal(self, *, hard: bool = False) -> None:
         """Stop the dev server (SIGKILL when `hard`) and start it on the same state file."""

@@ -3,7 +3,7 @@
 Scenario 2: the API process is SIGKILLed and restarted while 20 WebSocket clients follow
 tasks; they reconnect with `after_seq`.
 Scenario 3: the API's LISTEN connection is terminated; PostgreSQL itself is restarted.
-Scenario 4: the Temporal dev server is restarted on its state file.
+Scenario 4: the Temporal dev server is restarted on its state file (SIGTERM, then SIGKILL).
 """
 
 from __future__ import annotations
@@ -129,4 +129,7 @@ async def test_temporal_restarted_with_its_state_file(
     async def restart_temporal() -> None:
         await cluster.restart_temporal()
 
-    await _run(cluster, "temporal", 10, [restart_temporal], seed=5)
+    async def kill_and_restart_temporal() -> None:
+        await cluster.restart_temporal(hard=True)
+
+    await _run(cluster, "temporal", 10, [restart_temporal, kill_and_restart_temporal], seed=5)
