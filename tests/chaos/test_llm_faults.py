@@ -129,6 +129,7 @@ async def _run(cluster: Cluster, cases: list[Case]) -> None:
                 if per_role.get(role.group(1)) != 1:
                     problems.append(f"{case.name}: {role.group(1)} asked {per_role} times")
                 reason = f"{task.failure_reason} {task.error}"
+                print(f"  {case.name}: task failed with {reason[:300]!r}")
                 if task.status != TaskStatus.FAILED or case.name not in reason:
                     problems.append(f"{case.name}: {task.status}, unclear reason {reason!r}")
             if case.name == "429":

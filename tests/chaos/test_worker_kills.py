@@ -74,7 +74,7 @@ async def _total_seq(cluster: Cluster, task_ids: list[uuid.UUID]) -> int:
 
 
 TARGET_PHASES = ["planning", "streaming", "verification", "between milestones"]
-PHASE_WAIT_SECONDS = 60.0
+PHASE_WAIT_SECONDS = 30.0
 
 
 async def _kill_loop(
@@ -90,7 +90,9 @@ async def _kill_loop(
         # an unfinished task is in the target phase.
         while await _total_seq(cluster, task_ids) <= before:
             await asyncio.sleep(0.2)
-        await asyncio.sleep(rng.uniform(0.2, 2.0))
+        await asyncio.sleep(rng.uniform(0.0, 0.5))
+        # Kill when an unfinished task is in the target phase, or at the next moment
+        # after PHASE_WAIT_SECONDS when none gets there.
         deadline = asyncio.get_running_loop().time() + PHASE_WAIT_SECONDS
         while True:
             phases = await _phases(cluster, task_ids)
@@ -98,7 +100,7 @@ async def _kill_loop(
                 break
             if asyncio.get_running_loop().time() > deadline:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         if not phases:
             break
         cluster.kill_workers()
@@ -121,7 +123,11 @@ async def _run(cluster: Cluster, n_tasks: int, kills: int, seed: int) -> None:
         followers = follow_all(cluster.ws_url, owner.key, task_ids)
         follower_tasks = [asyncio.create_task(f.run()) for f in followers]
         per_task, phases = await _kill_loop(cluster, task_ids, kills, rng)
-        print(f"worker kills: {kills}; unfinished tasks hit per phase: {dict(phases)}")
+        counts = Counter(per_task[t] for t in task_ids)
+        print(
+            f"worker kills: {kills}; unfinished tasks hit per phase: {dict(phases)}; "
+            f"tasks by kills seen: {dict(sorted(counts.items()))}"
+        )
         report = await finish(
             cluster, "worker-kills", api, task_ids, expected, followers, follower_tasks
         )

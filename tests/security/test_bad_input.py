@@ -132,3 +132,16 @@ async def test_plan_edit_with_10000_milestones_is_rejected(
     assert response.status_code in REJECTED, response.text[:500]
     assert task.json()["status"] == "paused"
     assert len(task.json()["milestones"]) == 2
+
+
+async def test_plan_edit_with_a_nul_character_is_rejected(
+    security_cluster: Cluster, owned_task: OwnedTask
+) -> None:
+    edits = {"add": [{"key": "x1", "title": "bad\u0000title", "depends_on": []}]}
+    body = {"breakpoint_id": owned_task.breakpoint_id, "action": "continue", "edits": edits}
+    async with _client(security_cluster) as http:
+        response = await http.post(f"/v1/tasks/{owned_task.id}/resume", json=body)
+        task = await http.get(f"/v1/tasks/{owned_task.id}")
+
+    assert response.status_code == httpx.codes.UNPROCESSABLE_ENTITY, response.text[:500]
+    assert task.json()["status"] == "paused"
