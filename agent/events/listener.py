@@ -6,12 +6,18 @@ notification only says "task T has events up to sequence S", and the relay reads
 it has not emitted yet. When the connection is lost it reconnects with backoff, LISTENs
 again and backfills every task that wrote events around the outage, so nothing is missed.
 Ephemeral notifications (`LLM_CHUNK`) carry the event itself and are emitted as they are.
+
+Cost per notification matters (every socket of the process waits on this relay): the rows
+are read on the LISTEN connection itself (one statement, no pool checkout, no transaction),
+and notifications that queued up while a read was in flight are coalesced: one statement
+reads every new row of every task they name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -33,7 +39,6 @@ from agent.events.notify import (
     parse_notification,
 )
 from agent.events.types import AgentActivityEvent
-from agent.repositories.events import EventRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -46,7 +51,22 @@ READ_RETRY_DELAY_SECONDS = 0.5
 BACKFILL_MARGIN = timedelta(seconds=60)
 """Rows are stamped with their transaction's start; reach back this far before an outage."""
 PAGE_SIZE = 500
+"""Rows read per task per statement."""
+MAX_BATCH_NOTIFICATIONS = 2_000
+"""Queued notifications coalesced into one round of reads at most."""
 MAX_TRACKED_TASKS = 10_000
+READ_TO_END = 2**62
+"""Upper sequence bound of a read that has no notified end (backfill after an outage)."""
+
+_READ_ROWS = f"""
+SELECT e.type, e.session_id, e.task_id, e.milestone_id, e.sequence_number, e.agent,
+       e.status, e.message, e.details, e.created_at AS timestamp
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS w(task_id, after_seq, up_to)
+JOIN {Event.__tablename__} AS e
+  ON e.task_id = w.task_id AND e.sequence_number > w.after_seq AND e.sequence_number <= w.up_to
+ORDER BY e.task_id, e.sequence_number
+"""
+"""Rows of several tasks, each in its own (after, up_to] window, in one statement."""
 
 Emit = Callable[[AgentActivityEvent], Awaitable[None]]
 SessionFactory = Callable[[], AsyncSession]
@@ -57,7 +77,8 @@ class PostgresEventListener:
 
     Args:
         dsn: PostgreSQL URL (any of the accepted schemes).
-        session_factory: Returns a new `AsyncSession` (pooled) for reading event rows.
+        session_factory: Returns a new `AsyncSession` (pooled), for the backfill after an
+            outage (live rows are read on the LISTEN connection).
         emit: Called with every event, in per-task sequence order.
         channel: The NOTIFY channel.
         health_check_interval_seconds: How often the idle connection is probed.
@@ -86,6 +107,8 @@ class PostgresEventListener:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._relay_lock = asyncio.Lock()
+        # One statement at a time on the LISTEN connection (reads and health probes).
+        self._conn_lock = asyncio.Lock()
         self.reconnect_count = 0
 
     @property
@@ -157,6 +180,9 @@ class PostgresEventListener:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         try:
+            await conn.set_type_codec(
+                "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            )
             await conn.add_listener(self._channel, self._on_notification)
         except BaseException:
             await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
@@ -170,10 +196,13 @@ class PostgresEventListener:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(lost.wait(), self._health_interval)
                 return
+            if self._conn_lock.locked():
+                continue  # a read is using the connection right now: it is alive
             try:
-                await asyncio.wait_for(
-                    self._conn.fetchval("SELECT 1"), HEALTH_CHECK_TIMEOUT_SECONDS
-                )
+                async with self._conn_lock:
+                    await asyncio.wait_for(
+                        self._conn.fetchval("SELECT 1"), HEALTH_CHECK_TIMEOUT_SECONDS
+                    )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 return
 
@@ -196,52 +225,95 @@ class PostgresEventListener:
 
     async def _process_loop(self) -> None:
         while True:
-            notification = await self._notifications.get()
-            if isinstance(notification, EphemeralNotification):
-                await self._emit(notification.event)
-                continue
-            # The row is the truth: retry the read until the database answers.
-            while True:
-                try:
-                    await self._relay_task(notification.task_id, notification.seq)
-                    break
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    logger.warning("event_listener_read_failed", error=repr(exc))
-                    await asyncio.sleep(READ_RETRY_DELAY_SECONDS)
-                except Exception as exc:
-                    # SQLAlchemy wraps driver errors; treat them the same way.
-                    logger.warning("event_listener_read_failed", error=repr(exc))
-                    await asyncio.sleep(READ_RETRY_DELAY_SECONDS)
+            batch = [await self._notifications.get()]
+            while len(batch) < MAX_BATCH_NOTIFICATIONS and not self._notifications.empty():
+                batch.append(self._notifications.get_nowait())
+            # Stored notifications in a row are merged per task: (first, last) notified seq.
+            # An ephemeral one flushes them first, so the bus sees the same order.
+            pending: dict[UUID, tuple[int, int]] = {}
+            for notification in batch:
+                if isinstance(notification, EphemeralNotification):
+                    if pending:
+                        await self._relay_notified(pending)
+                        pending = {}
+                    await self._emit(notification.event)
+                    continue
+                first, last = pending.get(notification.task_id, (notification.seq, 0))
+                pending[notification.task_id] = (
+                    min(first, notification.seq),
+                    max(last, notification.seq),
+                )
+            if pending:
+                await self._relay_notified(pending)
 
-    async def _relay_task(
-        self, task_id: UUID, up_to_seq: int | None, *, start_after: int | None = None
-    ) -> None:
-        """Emit a task's stored events after the last one emitted, up to `up_to_seq`.
+    async def _relay_notified(self, notified: dict[UUID, tuple[int, int]]) -> None:
+        """Emit the stored events the notifications announced; retry until the read works.
 
         Args:
-            task_id: The task.
-            up_to_seq: Highest notified sequence number (None: read to the end).
-            start_after: Where to start for a task never emitted before; by default the
-                notified batch's last event (earlier ones predate this process's interest).
+            notified: Per task, the lowest and highest sequence number notified.
         """
-        async with self._relay_lock:
-            emitted = self._emitted.get(task_id)
-            if emitted is None:
-                emitted = start_after if start_after is not None else max(0, (up_to_seq or 1) - 1)
-            if up_to_seq is not None and up_to_seq <= emitted:
+        while True:
+            try:
+                async with self._relay_lock:
+                    windows: dict[UUID, tuple[int, int]] = {}
+                    for task_id, (first, last) in notified.items():
+                        # Never seen: start at the first notified batch (earlier history
+                        # predates this process's interest; sockets read it themselves).
+                        emitted = self._emitted.get(task_id, max(0, first - 1))
+                        if last > emitted:
+                            windows[task_id] = (emitted, last)
+                    await self._relay_windows(windows)
                 return
-            while True:
-                async with self._session_factory() as session:
-                    events = await EventRepository(session).list_after(task_id, emitted, PAGE_SIZE)
-                for event in events:
-                    if event.sequence_number is None or event.sequence_number <= emitted:
-                        continue
-                    emitted = event.sequence_number
-                    self._remember(task_id, emitted)
-                    await self._emit(event)
-                if len(events) < PAGE_SIZE:
-                    break
-            self._remember(task_id, emitted)
+            except Exception as exc:
+                # The row is the truth: retry the read until the database answers
+                # (driver, network and SQLAlchemy errors alike).
+                logger.warning("event_listener_read_failed", error=repr(exc))
+                await asyncio.sleep(READ_RETRY_DELAY_SECONDS)
+
+    async def _relay_task(self, task_id: UUID, *, start_after: int) -> None:
+        """Emit every stored event of a task after `start_after` (or after the last emitted)."""
+        async with self._relay_lock:
+            emitted = self._emitted.get(task_id, start_after)
+            await self._relay_windows({task_id: (emitted, READ_TO_END)})
+
+    async def _relay_windows(self, windows: dict[UUID, tuple[int, int]]) -> None:
+        """Read and emit each task's events in its `(after, up_to]` window, in order.
+
+        The caller holds the relay lock. Reads go in pages of `PAGE_SIZE` per task; a task
+        whose page came back short has nothing more to read.
+        """
+        while windows:
+            rows = await self._read_rows(windows)
+            reached: dict[UUID, int] = {}
+            for row in rows:
+                event = AgentActivityEvent.model_validate(dict(row))
+                seq = event.sequence_number
+                emitted = self._emitted.get(event.task_id, windows[event.task_id][0])
+                if seq is None or seq <= emitted:
+                    continue
+                self._remember(event.task_id, seq)
+                reached[event.task_id] = seq
+                await self._emit(event)
+            more: dict[UUID, tuple[int, int]] = {}
+            for task_id, (after, up_to) in windows.items():
+                last = reached.get(task_id, after)
+                self._remember(task_id, max(last, self._emitted.get(task_id, after)))
+                if last == min(up_to, after + PAGE_SIZE) and last < up_to:
+                    more[task_id] = (last, up_to)
+            windows = more
+
+    async def _read_rows(self, windows: dict[UUID, tuple[int, int]]) -> list[Any]:
+        if not self._connected.is_set() or self._conn is None:
+            raise ConnectionError("the LISTEN connection is down")
+        task_ids = list(windows)
+        after = [windows[t][0] for t in task_ids]
+        up_to = [min(windows[t][1], windows[t][0] + PAGE_SIZE) for t in task_ids]
+        async with self._conn_lock:
+            conn = self._conn
+            if conn is None or conn.is_closed():
+                raise ConnectionError("the LISTEN connection is down")
+            rows: list[Any] = await conn.fetch(_READ_ROWS, task_ids, after, up_to)
+        return rows
 
     def _remember(self, task_id: UUID, seq: int) -> None:
         self._emitted[task_id] = seq
@@ -261,7 +333,7 @@ class PostgresEventListener:
                     )
                 ).all()
             for task_id, first_seq in rows:
-                await self._relay_task(task_id, None, start_after=int(first_seq) - 1)
+                await self._relay_task(task_id, start_after=int(first_seq) - 1)
             logger.info("event_listener_backfilled", tasks=len(rows))
         except Exception as exc:
             # The connection loop watches the new connection; a failed read retries on the

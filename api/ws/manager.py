@@ -8,7 +8,11 @@ with the last cursor it saw and misses nothing, because the database is the trut
 Seamless resume: the subscription is registered *before* the stored backfill is read, so an
 event committed during the backfill is either in the backfill or in the queue (or both;
 duplicates are dropped by sequence number). A live event whose sequence number jumps past
-the last one sent triggers a read of the gap from the database.
+the last one sent triggers a read of the gap from the database; otherwise a socket never
+reads the database for live events.
+
+Each event is serialised once in `dispatch` (`LiveEvent`), not once per socket, and a
+socket's sender drains everything queued before it waits again.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 import structlog
@@ -28,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from agent.events.types import AgentActivityEvent
 from api.ws.protocol import (
     CloseCode,
+    LiveEvent,
     MessageKind,
     caught_up_message,
     control_message,
@@ -81,10 +86,10 @@ class Subscription:
 
     scope: StreamScope
     target_id: UUID
-    queue: asyncio.Queue[AgentActivityEvent]
+    queue: asyncio.Queue[LiveEvent]
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, event: AgentActivityEvent) -> None:
+    def offer(self, event: LiveEvent) -> None:
         """Queue an event without waiting; flag an overflow instead of blocking."""
         if self.overflowed.is_set():
             return
@@ -152,11 +157,19 @@ class WebSocketManager:
         Args:
             event: A stored or ephemeral event.
         """
-        for sub in self._subscriptions.get((StreamScope.TASK, event.task_id), ()):
-            sub.offer(event)
-        if event.session_id is not None:
-            for sub in self._subscriptions.get((StreamScope.SESSION, event.session_id), ()):
-                sub.offer(event)
+        task_subs = self._subscriptions.get((StreamScope.TASK, event.task_id), ())
+        session_subs = (
+            self._subscriptions.get((StreamScope.SESSION, event.session_id), ())
+            if event.session_id is not None
+            else ()
+        )
+        if not task_subs and not session_subs:
+            return
+        live = LiveEvent(event)
+        for sub in task_subs:
+            sub.offer(live)
+        for sub in session_subs:
+            sub.offer(live)
 
     async def close_all(self, code: CloseCode = CloseCode.SERVER_SHUTDOWN) -> None:
         """Close every open socket (server shutdown)."""
@@ -227,14 +240,22 @@ class WebSocketManager:
     ) -> None:
         # The only writer of this socket: pings and pongs go through here too.
         for message in await stream.backfill():
-            await websocket.send_json(message)
-        await websocket.send_json(caught_up_message(stream.cursor))
-        getter: asyncio.Task[AgentActivityEvent] | None = None
+            await websocket.send_text(message)
+        await websocket.send_text(caught_up_message(stream.cursor))
+        queue = subscription.queue
+        getter: asyncio.Task[LiveEvent] | None = None
         pong: asyncio.Task[bool] | None = None
         try:
             while True:
+                if pong_wanted.is_set():
+                    pong_wanted.clear()
+                    await websocket.send_text(control_message(MessageKind.PONG))
+                if getter is None and not queue.empty():
+                    # Busy: send what is queued without creating a waiter per event.
+                    await self._send_live(websocket, stream, _drain(queue, []))
+                    continue
                 if getter is None:
-                    getter = asyncio.create_task(subscription.queue.get())
+                    getter = asyncio.create_task(queue.get())
                 if pong is None:
                     pong = asyncio.create_task(pong_wanted.wait())
                 # Pending waiters survive the timeout, so no queued item is lost to it.
@@ -242,29 +263,42 @@ class WebSocketManager:
                     {getter, pong}, timeout=self._ping_interval, return_when=asyncio.FIRST_COMPLETED
                 )
                 if not done:
-                    await websocket.send_json(control_message(MessageKind.PING))
+                    await websocket.send_text(control_message(MessageKind.PING))
                     continue
                 if pong in done:
-                    pong = None
-                    pong_wanted.clear()
-                    await websocket.send_json(control_message(MessageKind.PONG))
+                    pong = None  # answered at the top of the loop
                 if getter in done:
-                    event = getter.result()
+                    # The getter's item is older than anything still queued.
+                    first = getter.result()
                     getter = None
-                    for message in await stream.on_live(event):
-                        await websocket.send_json(message)
+                    await self._send_live(websocket, stream, _drain(queue, [first]))
         finally:
             for waiter in (getter, pong):
                 if waiter is not None:
                     waiter.cancel()
 
+    @staticmethod
+    async def _send_live(websocket: WebSocket, stream: _Stream, items: list[LiveEvent]) -> None:
+        for item in items:
+            for message in await stream.on_live(item):
+                await websocket.send_text(message)
+
+
+def _drain(queue: asyncio.Queue[LiveEvent], items: list[LiveEvent]) -> list[LiveEvent]:
+    """Append everything queued right now to `items`, in order."""
+    while True:
+        try:
+            items.append(queue.get_nowait())
+        except asyncio.QueueEmpty:
+            return items
+
 
 class _Stream(Protocol):
     cursor: int
 
-    async def backfill(self) -> list[dict[str, Any]]: ...
+    async def backfill(self) -> list[str]: ...
 
-    async def on_live(self, event: AgentActivityEvent) -> list[dict[str, Any]]: ...
+    async def on_live(self, item: LiveEvent) -> list[str]: ...
 
 
 class _TaskStream:
@@ -278,32 +312,32 @@ class _TaskStream:
         self._page_size = page_size
         self.cursor = after_seq
 
-    async def _read_until(self, target: int | None) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
+    async def _read_until(self, target: int | None) -> list[str]:
+        messages: list[str] = []
         while target is None or self.cursor < target:
             page = await self._source.task_events_after(self._task_id, self.cursor, self._page_size)
             for event in page:
                 seq = event.sequence_number
                 if seq is None or seq <= self.cursor:
                     continue
-                messages.append(event_message(event, seq))
+                messages.append(event_message(event.model_dump_json(), seq))
                 self.cursor = seq
             if len(page) < self._page_size:
                 break
         return messages
 
-    async def backfill(self) -> list[dict[str, Any]]:
+    async def backfill(self) -> list[str]:
         return await self._read_until(None)
 
-    async def on_live(self, event: AgentActivityEvent) -> list[dict[str, Any]]:
-        seq = event.sequence_number
+    async def on_live(self, item: LiveEvent) -> list[str]:
+        seq = item.event.sequence_number
         if seq is None:
-            return [ephemeral_message(event)]
+            return [item.task_message()]
         if seq <= self.cursor:
             return []
         if seq == self.cursor + 1:
             self.cursor = seq
-            return [event_message(event, seq)]
+            return [item.task_message()]
         # A gap: the notification for the missing events was lost or is still in flight.
         return await self._read_until(seq)
 
@@ -334,15 +368,15 @@ class _SessionStream:
         self._own_tasks: set[UUID] = set()
         self._foreign_tasks: set[UUID] = set()
 
-    async def backfill(self) -> list[dict[str, Any]]:
+    async def backfill(self) -> list[str]:
         self._positions = await self._source.session_positions(
             self._session_id, self._user_id, self.cursor
         )
         self._own_tasks = await self._source.session_task_ids(self._session_id, self._user_id)
         return await self._read()
 
-    async def _read(self) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
+    async def _read(self) -> list[str]:
+        messages: list[str] = []
         while True:
             page = await self._source.session_events_after(
                 self._session_id, self.cursor, self._page_size
@@ -360,13 +394,13 @@ class _SessionStream:
                 if seq <= last:
                     continue
                 self._positions[event.task_id] = seq
-                messages.append(event_message(event, self.cursor))
+                messages.append(event_message(event.model_dump_json(), self.cursor))
             if len(page) < self._page_size:
                 return messages
 
-    async def _fill_task_gap(self, task_id: UUID, last: int, before: int) -> list[dict[str, Any]]:
+    async def _fill_task_gap(self, task_id: UUID, last: int, before: int) -> list[str]:
         # Rows of this task committed after rows with higher ids were read.
-        messages: list[dict[str, Any]] = []
+        messages: list[str] = []
         events = await self._source.task_events_after(
             task_id, last, min(self._page_size, before - last - 1)
         )
@@ -375,7 +409,7 @@ class _SessionStream:
             if seq >= before or seq <= self._positions.get(task_id, 0):
                 continue
             self._positions[task_id] = seq
-            messages.append(event_message(event, self.cursor))
+            messages.append(event_message(event.model_dump_json(), self.cursor))
         return messages
 
     async def _is_own(self, task_id: UUID) -> bool:
@@ -391,11 +425,12 @@ class _SessionStream:
         self._foreign_tasks.add(task_id)
         return False
 
-    async def on_live(self, event: AgentActivityEvent) -> list[dict[str, Any]]:
+    async def on_live(self, item: LiveEvent) -> list[str]:
+        event = item.event
         if not await self._is_own(event.task_id):
             return []
         if event.sequence_number is None:
-            return [ephemeral_message(event)]
+            return [ephemeral_message(item.event_json)]
         if event.sequence_number <= self._positions.get(event.task_id, 0):
             return []
         return await self._read()

@@ -17,8 +17,8 @@ Close codes are listed in `CloseCode`.
 
 from __future__ import annotations
 
+import json
 from enum import IntEnum, StrEnum
-from typing import Any
 
 from agent.events.types import AgentActivityEvent
 
@@ -45,21 +45,57 @@ class MessageKind(StrEnum):
     PONG = "pong"
 
 
-def event_message(event: AgentActivityEvent, cursor: int) -> dict[str, Any]:
-    """Build the message for a stored event."""
-    return {"kind": MessageKind.EVENT, "cursor": cursor, "event": event.model_dump(mode="json")}
+class LiveEvent:
+    """An event on its way to sockets, serialised once however many sockets get it.
+
+    Args:
+        event: The event.
+    """
+
+    __slots__ = ("_event_json", "_task_message", "event")
+
+    def __init__(self, event: AgentActivityEvent) -> None:
+        self.event = event
+        self._event_json: str | None = None
+        self._task_message: str | None = None
+
+    @property
+    def event_json(self) -> str:
+        """The event as JSON (encoded on first use, then shared)."""
+        if self._event_json is None:
+            self._event_json = self.event.model_dump_json()
+        return self._event_json
+
+    def task_message(self) -> str:
+        """The message every task socket sends for this event (built once).
+
+        A stored event carries its sequence number as cursor; an ephemeral one none.
+        """
+        if self._task_message is None:
+            seq = self.event.sequence_number
+            self._task_message = (
+                ephemeral_message(self.event_json)
+                if seq is None
+                else event_message(self.event_json, seq)
+            )
+        return self._task_message
 
 
-def ephemeral_message(event: AgentActivityEvent) -> dict[str, Any]:
-    """Build the message for a live-only event."""
-    return {"kind": MessageKind.EPHEMERAL, "event": event.model_dump(mode="json")}
+def event_message(event_json: str, cursor: int) -> str:
+    """Build the message for a stored event already encoded as JSON."""
+    return f'{{"kind":"{MessageKind.EVENT.value}","cursor":{cursor},"event":{event_json}}}'
 
 
-def caught_up_message(cursor: int) -> dict[str, Any]:
+def ephemeral_message(event_json: str) -> str:
+    """Build the message for a live-only event already encoded as JSON."""
+    return f'{{"kind":"{MessageKind.EPHEMERAL.value}","event":{event_json}}}'
+
+
+def caught_up_message(cursor: int) -> str:
     """Build the message that marks the end of the stored backfill."""
-    return {"kind": MessageKind.CAUGHT_UP, "cursor": cursor}
+    return json.dumps({"kind": MessageKind.CAUGHT_UP.value, "cursor": cursor})
 
 
-def control_message(kind: MessageKind) -> dict[str, Any]:
+def control_message(kind: MessageKind) -> str:
     """Build a ping or pong message."""
-    return {"kind": kind}
+    return json.dumps({"kind": kind.value})
