@@ -65,29 +65,23 @@ class ModelChoice(BaseModel):
 
 
 class StartTaskInput(BaseModel):
-    """Input of `TaskActivities.start_task`."""
+    """Input of `TaskActivities.start_task`; `complexity` is the one the user gave."""
 
     task_id: UUID
     session_id: UUID | None = None
-
-
-class StartTaskOutput(BaseModel):
-    """Prompt versions pinned for the task (role name -> version)."""
-
-    prompt_versions: dict[str, int]
     complexity: TaskComplexity | None = None
 
 
-class RoutesInput(BaseModel):
-    """Input of `AgentActivities.resolve_routes`."""
+class StartTaskOutput(BaseModel):
+    """Pinned prompt versions (role name -> version) and the routes to start with.
 
-    complexity: TaskComplexity
+    `routes` are those of the given complexity, or of the trivial level (the cheapest
+    models, for the classifier) when the task is still to be classified.
+    """
 
-
-class RoutesOutput(BaseModel):
-    """Model per role for a complexity."""
-
-    routes: dict[AgentRole, ModelChoice]
+    prompt_versions: dict[str, int]
+    complexity: TaskComplexity | None = None
+    routes: dict[AgentRole, ModelChoice] = Field(default_factory=dict)
 
 
 class PauseInput(BaseModel):
@@ -129,17 +123,8 @@ class MilestoneMarkInput(BaseModel):
     milestone_key: str
     status: MilestoneStatus
     reason: str = ""
-
-
-class ProgressInput(BaseModel):
-    """Input of `TaskActivities.record_progress`."""
-
-    task_id: UUID
-    session_id: UUID | None = None
-    milestone_key: str | None = None
-    counts: dict[MilestoneStatus, int]
-    total_milestones: int
-    totals: Totals
+    report_progress: bool = False
+    """Also emit `TASK_PROGRESS` (the milestone is done: skipped)."""
 
 
 class FinishInput(BaseModel):
@@ -152,14 +137,6 @@ class FinishInput(BaseModel):
     error: str | None = None
     totals: Totals
     counts: dict[MilestoneStatus, int] = Field(default_factory=dict)
-
-
-class BudgetUpdateInput(BaseModel):
-    """Input of `TaskActivities.update_budget`."""
-
-    task_id: UUID
-    max_cost_usd: float | None = None
-    max_tokens: int | None = None
 
 
 # --------------------------------------------------------------------------- LLM calls
@@ -187,9 +164,10 @@ class ClassifyInput(LLMCallInput):
 
 
 class ClassifyOutput(LLMCallOutput):
-    """The complexity the classifier chose."""
+    """The complexity the classifier chose and the model of every role for it."""
 
     complexity: TaskComplexity | None = None
+    routes: dict[AgentRole, ModelChoice] = Field(default_factory=dict)
 
 
 class PlanInput(LLMCallInput):

@@ -43,3 +43,7 @@ LLM_RETRY_POLICY = RetryPolicy(
 
 CHUNK_FLUSH_INTERVAL_SECONDS = 0.1
 """`LLM_CHUNK` notifications are batched about every 100 ms, never one per token."""
+
+DB_LOCAL_RETRY_THRESHOLD = timedelta(seconds=10)
+"""The DB activities run as local activities; a retry backoff longer than this waits on a
+durable workflow timer instead of in the worker's memory."""

@@ -1,7 +1,8 @@
 """Task state activities: each state change and its events in one transaction.
 
 Every method is idempotent: state updates are absolute (set, not add) and events carry
-idempotency keys, so a retry after a crash (even after the commit) changes nothing.
+idempotency keys, so a retry after a crash (even after the commit) changes nothing. They
+touch only PostgreSQL, so the workflow runs them as local activities.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from activities.models import (
     FinishInput,
     MilestoneMarkInput,
     PauseInput,
-    ProgressInput,
     StartTaskInput,
     StartTaskOutput,
 )
+from activities.progress import model_routes, progress_draft
+from agent.config import Settings
 from agent.db.session import DatabaseSessionManager
-from agent.events.types import EventType, MilestoneStatus, TaskComplexity, TaskStatus
+from agent.events.types import EventType, TaskComplexity, TaskStatus
+from agent.llm.routing import ModelRouter
 from agent.prompts.cache import PromptCache
 from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
 from agent.repositories import (
@@ -49,15 +52,20 @@ class TaskActivities:
     """Marks a task running, paused, resumed, finished; records progress and decisions."""
 
     def __init__(
-        self, session_manager: DatabaseSessionManager, prompt_cache: PromptCache | None = None
+        self,
+        session_manager: DatabaseSessionManager,
+        settings: Settings,
+        prompt_cache: PromptCache | None = None,
     ) -> None:
         """Inject dependencies.
 
         Args:
             session_manager: PostgreSQL sessions.
+            settings: Model routing configuration.
             prompt_cache: Optional Redis cache of prompt versions.
         """
         self._db = session_manager
+        self._router = ModelRouter(settings)
         self._prompt_cache = prompt_cache
 
     @activity.defn(name="start_task")
@@ -65,10 +73,12 @@ class TaskActivities:
         """Mark the task running, pin the prompt versions, emit `TASK_STARTED`.
 
         Args:
-            data: The task.
+            data: The task and the complexity the user gave, if any.
 
         Returns:
-            Pinned prompt versions (role name -> version) and the stored complexity.
+            Pinned prompt versions (role name -> version), the stored complexity and the
+            model routes of the given complexity (of the trivial one when unknown, for
+            the classifier).
         """
         async with self._db.session() as session, session.begin():
             tasks = TaskRepository(session)
@@ -103,7 +113,8 @@ class TaskActivities:
             )
             complexity = TaskComplexity(task.complexity) if task.complexity else None
         logger.info("task_started", task_id=str(data.task_id), prompt_versions=versions)
-        return StartTaskOutput(prompt_versions=versions, complexity=complexity)
+        routes = model_routes(self._router, data.complexity or TaskComplexity.TRIVIAL)
+        return StartTaskOutput(prompt_versions=versions, complexity=complexity, routes=routes)
 
     @activity.defn(name="pause_task")
     async def pause_task(self, data: PauseInput) -> None:
@@ -252,48 +263,29 @@ class TaskActivities:
             await MilestoneRepository(session).set_status(
                 data.task_id, data.milestone_key, data.status
             )
-            await EventRepository(session).append(
-                [
-                    draft(
-                        0,
-                        EventType.MILESTONE_STATUS_CHANGED,
+            drafts = [
+                draft(
+                    0,
+                    EventType.MILESTONE_STATUS_CHANGED,
+                    task_id=data.task_id,
+                    session_id=data.session_id,
+                    milestone_id=data.milestone_id,
+                    status=data.status,
+                    message=f"{data.milestone_key}: {data.status.value} ({data.reason})",
+                    details={"key": data.milestone_key, "reason": data.reason},
+                )
+            ]
+            if data.report_progress:
+                drafts.append(
+                    await progress_draft(
+                        session,
+                        1,
                         task_id=data.task_id,
                         session_id=data.session_id,
-                        milestone_id=data.milestone_id,
-                        status=data.status,
-                        message=f"{data.milestone_key}: {data.status.value} ({data.reason})",
-                        details={"key": data.milestone_key, "reason": data.reason},
+                        milestone_key=data.milestone_key,
                     )
-                ]
-            )
-
-    @activity.defn(name="record_progress")
-    async def record_progress(self, data: ProgressInput) -> None:
-        """Emit `TASK_PROGRESS` with milestone counts and usage totals."""
-        done = sum(
-            data.counts.get(s, 0)
-            for s in (MilestoneStatus.PASSED, MilestoneStatus.FAILED, MilestoneStatus.SKIPPED)
-        )
-        async with self._db.session() as session, session.begin():
-            await EventRepository(session).append(
-                [
-                    draft(
-                        0,
-                        EventType.TASK_PROGRESS,
-                        task_id=data.task_id,
-                        session_id=data.session_id,
-                        status=TaskStatus.RUNNING,
-                        message=f"{done}/{data.total_milestones} milestones done",
-                        details={
-                            "milestone_key": data.milestone_key,
-                            "counts": {k.value: v for k, v in data.counts.items()},
-                            "total_milestones": data.total_milestones,
-                            "done": done,
-                            "totals": data.totals.model_dump(mode="json"),
-                        },
-                    )
-                ]
-            )
+                )
+            await EventRepository(session).append(drafts)
 
     @activity.defn(name="finish_task")
     async def finish_task(self, data: FinishInput) -> None:

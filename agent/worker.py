@@ -69,7 +69,7 @@ def build_worker(
     Returns:
         The worker (not started): `async with worker:` or `await worker.run()`.
     """
-    tasks = TaskActivities(session_manager, prompt_cache)
+    tasks = TaskActivities(session_manager, settings, prompt_cache)
     agents = AgentActivities(session_manager, llm_client, settings, prompt_cache)
     return Worker(
         client,
@@ -80,9 +80,7 @@ def build_worker(
             tasks.pause_task,
             tasks.record_decision,
             tasks.mark_milestone,
-            tasks.record_progress,
             tasks.finish_task,
-            agents.resolve_routes,
             agents.classify,
             agents.plan,
             agents.execute,
@@ -127,7 +125,11 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     try:
         async with (
             DatabaseSessionManager(
-                settings.database_url_value(), pool_size=DB_POOL_SIZE
+                # A dead pooled connection fails one activity attempt, which Temporal
+                # retries; pinging on every checkout would cost a round trip per session.
+                settings.database_url_value(),
+                pool_size=DB_POOL_SIZE,
+                pre_ping=False,
             ) as session_manager,
             LLMClient(settings) as llm_client,
         ):

@@ -25,19 +25,24 @@ class DatabaseSessionManager:
         ...         ...
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, pre_ping: bool = True, **engine_kwargs: Any
+    ) -> None:
         """Create the engine (connections open lazily).
 
         Args:
             url: PostgreSQL URL; `postgresql://` is converted to the asyncpg driver.
             pool_size: Connections kept in the pool.
+            pre_ping: Test each connection with a round trip on checkout. Callers that
+                retry a failed unit of work anyway (Temporal activities) turn it off and
+                save one round trip per session.
             **engine_kwargs: Extra arguments for `create_async_engine`.
         """
         self._engine: AsyncEngine | None = create_async_engine(
             to_asyncpg_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=pre_ping,
             **engine_kwargs,
         )
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)

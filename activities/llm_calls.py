@@ -1,0 +1,511 @@
+"""The machinery every LLM activity shares: prepare, stream, commit, record failures.
+
+An LLM activity runs in three database steps, each one transaction:
+
+1. prepare: return the result a former attempt already committed (crash after commit,
+   before Temporal recorded completion); read what the prompt needs; check the budget
+   (no call, no write when the estimate would pass it); write `AGENT_STARTED`.
+2. stream through `LLMClient.stream`, publishing batched `LLM_CHUNK`s and heartbeating;
+   on failure or cancellation close the provider stream and record the partial usage
+   with `AGENT_FAILED` before re-raising.
+3. commit: `LLM_COMPLETE` (full text, usage, cost), `AGENT_COMPLETED`, the state change
+   and the usage increments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from activities.common import ChunkPublisher, draft, find_event, heartbeating, task_not_found
+from activities.models import (
+    BudgetBlock,
+    BudgetRemaining,
+    CallUsage,
+    CompressOutput,
+    LLMCallOutput,
+    preview,
+)
+from agent.config import Settings
+from agent.db.models import Milestone, Task
+from agent.db.session import DatabaseSessionManager
+from agent.events.types import AgentRole, AgentStatus, EventStatus, EventType, MilestoneStatus
+from agent.llm.client import LLMClient, LLMStream
+from agent.llm.errors import to_application_error
+from agent.llm.pricing import PriceTable
+from agent.llm.routing import ModelRouter
+from agent.llm.tokens import count_message_tokens
+from agent.llm.types import ChatMessage, LLMRequest, LLMResponse, Usage
+from agent.prompts.cache import PromptCache
+from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
+from agent.repositories import (
+    EventDraft,
+    EventRepository,
+    MilestoneRepository,
+    PromptRepository,
+    TaskRepository,
+)
+
+logger = structlog.get_logger(__name__)
+
+MAX_OUTPUT_TOKENS: dict[AgentRole, int] = {
+    AgentRole.CLASSIFIER: 64,
+    AgentRole.PLANNER: 4096,
+    AgentRole.WORKER: 4096,
+    AgentRole.VERIFIER: 1024,
+    AgentRole.SUMMARISER: 2048,
+    AgentRole.COMPRESSOR: 4096,
+}
+"""`max_tokens` of each role's calls; also the output side of the budget estimate."""
+
+PINNED_PROMPTS_KEPT = 256
+"""Pinned prompt versions kept in process memory (versions never change once written)."""
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+class EventIndex:
+    """Positions of an LLM activity's events (idempotency key indices)."""
+
+    STARTED = "started"
+    IN_PROGRESS = "in-progress"
+    COMPLETE = "complete"
+    AGENT_DONE = "agent-done"
+    STATE = "state"
+    STATE_2 = "state-2"
+    PROGRESS = "progress"
+
+
+OutputT = TypeVar("OutputT", bound=LLMCallOutput)
+
+
+@dataclass(frozen=True)
+class Call:
+    """Who is calling: the task, the role, and the milestone when there is one."""
+
+    task_id: UUID
+    session_id: UUID | None
+    role: AgentRole
+    model: str
+    milestone_id: UUID | None = None
+    milestone_key: str | None = None
+    milestone_attempt: int | None = None
+
+
+class InvalidAgentAnswerError(Exception):
+    """An agent answered with text that does not parse (retried by Temporal)."""
+
+
+def parse_json_object(text: str) -> dict[str, Any]:
+    """The first JSON object in an agent's answer.
+
+    Raises:
+        InvalidAgentAnswerError: When there is none or it does not parse.
+    """
+    match = _JSON_OBJECT.search(text)
+    if match is None:
+        raise InvalidAgentAnswerError("the answer holds no JSON object")
+    try:
+        value = json.loads(match.group(0))
+    except json.JSONDecodeError as exc:
+        raise InvalidAgentAnswerError(f"the answer is not valid JSON: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise InvalidAgentAnswerError("the answer is not a JSON object")
+    return value
+
+
+def call_usage(response: LLMResponse) -> CallUsage:
+    """The usage an activity hands back to the workflow."""
+    return CallUsage(
+        input_tokens=response.usage.input_tokens,
+        output_tokens=response.usage.output_tokens,
+        cost_usd=response.cost_usd,
+        model=response.model,
+    )
+
+
+def system_message(content: str) -> ChatMessage:
+    """A system message."""
+    return ChatMessage(role="system", content=content)
+
+
+def user_message(content: str) -> ChatMessage:
+    """A user message."""
+    return ChatMessage(role="user", content=content)
+
+
+def call_draft(
+    call: Call,
+    index: str,
+    type_: EventType,
+    *,
+    status: EventStatus | None,
+    message: str,
+    details: dict[str, Any],
+    agent: AgentRole | None = None,
+) -> EventDraft:
+    """An event draft of the running activity about `call`'s task and milestone."""
+    return draft(
+        index,
+        type_,
+        task_id=call.task_id,
+        session_id=call.session_id,
+        milestone_id=call.milestone_id,
+        agent=agent,
+        status=status,
+        message=message,
+        details=details,
+    )
+
+
+async def set_task_fields(session: AsyncSession, task_id: UUID, **fields: Any) -> None:
+    """Update columns of the task row."""
+    await session.execute(update(Task).where(Task.id == task_id).values(**fields))
+
+
+class LLMActivityBase:
+    """Dependencies and plumbing of the LLM-calling activities (see the module doc)."""
+
+    def __init__(
+        self,
+        session_manager: DatabaseSessionManager,
+        llm_client: LLMClient,
+        settings: Settings,
+        prompt_cache: PromptCache | None = None,
+    ) -> None:
+        """Inject dependencies.
+
+        Args:
+            session_manager: PostgreSQL sessions.
+            llm_client: The LLM client (streaming).
+            settings: Routing and pricing configuration.
+            prompt_cache: Optional Redis cache of prompt versions.
+        """
+        self._db = session_manager
+        self._llm = llm_client
+        self._router = ModelRouter(settings)
+        self._prices = PriceTable(settings)
+        self._prompt_cache = prompt_cache
+        self._pinned_prompts: dict[tuple[str, int], str] = {}
+
+    # ------------------------------------------------------------------ reads
+
+    async def _task(self, session: AsyncSession, task_id: UUID) -> Task:
+        task = await session.get(Task, task_id)
+        if task is None:
+            raise task_not_found(task_id)
+        return task
+
+    async def _milestones(self, session: AsyncSession, task_id: UUID) -> dict[str, Milestone]:
+        return {m.key: m for m in await MilestoneRepository(session).list_for_task(task_id)}
+
+    async def _prompt(self, session: AsyncSession, role: AgentRole, version: int | None) -> str:
+        """The system prompt of a role at its pinned version (memoised: versions are immutable)."""
+        name = prompt_name(role)
+        if version is not None and (name, version) in self._pinned_prompts:
+            return self._pinned_prompts[(name, version)]
+        repo = PromptRepository(session, self._prompt_cache)
+        record = (
+            await repo.get_version(name, version)
+            if version is not None
+            else await repo.get_by_name(name)
+        )
+        content = record.content if record is not None else DEFAULT_PROMPTS[role]
+        if version is not None and record is not None:
+            if len(self._pinned_prompts) >= PINNED_PROMPTS_KEPT:
+                self._pinned_prompts.clear()
+            self._pinned_prompts[(name, version)] = content
+        return content
+
+    # ------------------------------------------------------------------ prepare
+
+    def _check_budget(
+        self,
+        call: Call,
+        messages: list[ChatMessage],
+        budget: BudgetRemaining,
+        max_tokens: int | None = None,
+    ) -> BudgetBlock | None:
+        """Estimate the next call (prompt + max output) against what is left."""
+        if budget.tokens is None and budget.cost_usd is None:
+            return None
+        input_tokens = count_message_tokens(m.content for m in messages)
+        output_tokens = max_tokens or MAX_OUTPUT_TOKENS[call.role]
+        estimated_tokens = input_tokens + output_tokens
+        estimated_cost = self._prices.cost(
+            call.model, Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        )
+        over_tokens = budget.tokens is not None and estimated_tokens > budget.tokens
+        over_cost = (
+            budget.cost_usd is not None
+            and estimated_cost is not None
+            and estimated_cost > budget.cost_usd
+        )
+        if not (over_tokens or over_cost):
+            return None
+        logger.info(
+            "llm_call_blocked_by_budget",
+            task_id=str(call.task_id),
+            role=call.role.value,
+            estimated_tokens=estimated_tokens,
+            estimated_cost_usd=estimated_cost,
+        )
+        return BudgetBlock(
+            estimated_tokens=estimated_tokens,
+            estimated_cost_usd=estimated_cost,
+            remaining=budget,
+        )
+
+    async def _recover(
+        self, session: AsyncSession, call: Call, output_type: type[OutputT]
+    ) -> OutputT | None:
+        """Return the result a former attempt of this activity already committed."""
+        event = await find_event(session, call.task_id, EventIndex.COMPLETE)
+        if event is None:
+            return None
+        try:
+            output = output_type.model_validate(event.details["result"])
+        except (KeyError, ValidationError):  # pragma: no cover - written by this module
+            return None
+        logger.info(
+            "activity_result_recovered",
+            task_id=str(call.task_id),
+            role=call.role.value,
+            activity_id=activity.info().activity_id,
+        )
+        if isinstance(output, CompressOutput):
+            # The compressed text is that event's: its place in the log is the result.
+            output = output.model_copy(update={"context_seq": event.sequence_number})
+        return output
+
+    async def _started(
+        self,
+        session: AsyncSession,
+        call: Call,
+        message: str,
+        *,
+        milestone: Milestone | None = None,
+    ) -> None:
+        """Write `AGENT_STARTED` (and mark `milestone` in progress) in the caller's transaction."""
+        drafts = []
+        if milestone is not None and call.milestone_key is not None:
+            before = milestone.status
+            await MilestoneRepository(session).set_status(
+                call.task_id,
+                call.milestone_key,
+                MilestoneStatus.IN_PROGRESS,
+                attempt=call.milestone_attempt,
+            )
+            if before != MilestoneStatus.IN_PROGRESS:
+                drafts.append(
+                    call_draft(
+                        call,
+                        EventIndex.IN_PROGRESS,
+                        EventType.MILESTONE_STATUS_CHANGED,
+                        status=MilestoneStatus.IN_PROGRESS,
+                        message=f"{call.milestone_key}: in_progress",
+                        details={"key": call.milestone_key, "attempt": call.milestone_attempt},
+                    )
+                )
+        drafts.append(
+            call_draft(
+                call,
+                EventIndex.STARTED,
+                EventType.AGENT_STARTED,
+                agent=call.role,
+                status=AgentStatus.STARTED,
+                message=message,
+                details={
+                    "model": call.model,
+                    "attempt": call.milestone_attempt,
+                    "activity_attempt": activity.info().attempt,
+                    "key": call.milestone_key,
+                },
+            )
+        )
+        await EventRepository(session).append(drafts)
+
+    # ------------------------------------------------------------------ stream
+
+    async def _stream(
+        self,
+        call: Call,
+        messages: list[ChatMessage],
+        *,
+        json_mode: bool = False,
+        max_tokens: int | None = None,
+    ) -> LLMResponse:
+        """Stream one call with chunk batches and heartbeats; record usage on failure."""
+        request = LLMRequest(
+            model=call.model,
+            messages=messages,
+            role=call.role,
+            max_tokens=max_tokens or MAX_OUTPUT_TOKENS[call.role],
+            json_mode=json_mode,
+        )
+        publisher = ChunkPublisher(
+            self._db,
+            task_id=call.task_id,
+            session_id=call.session_id,
+            milestone_id=call.milestone_id,
+            agent=call.role,
+            milestone_attempt=call.milestone_attempt,
+        )
+        stream: LLMStream = self._llm.stream(request)
+        opened = False
+        try:
+            async with heartbeating():
+                async with stream:
+                    opened = True
+                    async for delta in stream:
+                        await publisher.add(delta)
+                await publisher.flush()
+                return stream.response
+        except asyncio.CancelledError:
+            # The stream is closed by now (`async with` exited); account for what it used.
+            partial = stream.partial_response() if opened else None
+            await self._record_failure(call, partial, "cancelled", cancelled=True)
+            raise
+        except Exception as exc:
+            partial = stream.partial_response() if opened else None
+            error = to_application_error(exc)
+            await self._record_failure(call, partial, str(error))
+            raise error from exc
+
+    async def _record_failure(
+        self,
+        call: Call,
+        partial: LLMResponse | None,
+        error: str,
+        *,
+        cancelled: bool = False,
+    ) -> None:
+        """Write `AGENT_FAILED` with the usage spent so far (once per activity attempt)."""
+        info = activity.info()
+        usage = partial.usage if partial is not None else Usage()
+        cost = partial.cost_usd if partial is not None else 0.0
+        try:
+            async with self._db.session() as session, session.begin():
+                stored = await EventRepository(session).append(
+                    [
+                        call_draft(
+                            call,
+                            f"failed-{info.attempt}",
+                            EventType.AGENT_FAILED,
+                            agent=call.role,
+                            status=AgentStatus.FAILED,
+                            message=("Cancelled" if cancelled else f"Failed: {error}")[:1000],
+                            details={
+                                "error": error[:2000],
+                                "cancelled": cancelled,
+                                "attempt": call.milestone_attempt,
+                                "activity_attempt": info.attempt,
+                                "partial_usage": {
+                                    "input_tokens": usage.input_tokens,
+                                    "output_tokens": usage.output_tokens,
+                                    "cost_usd": cost,
+                                },
+                                "partial_chars": len(partial.content) if partial else 0,
+                            },
+                        )
+                    ]
+                )
+                if stored and usage.total_tokens > 0:
+                    await self._add_usage(session, call, usage, cost)
+        except Exception as exc:  # the original failure matters more than its record
+            logger.warning("agent_failure_not_recorded", error=str(exc), task_id=str(call.task_id))
+
+    # ------------------------------------------------------------------ commit
+
+    async def _add_usage(
+        self, session: AsyncSession, call: Call, usage: Usage, cost: float | None
+    ) -> None:
+        await TaskRepository(session).add_usage(
+            call.task_id, usage.input_tokens, usage.output_tokens, cost
+        )
+        if call.milestone_key is not None:
+            await MilestoneRepository(session).add_usage(
+                call.task_id, call.milestone_key, usage.input_tokens, usage.output_tokens, cost
+            )
+
+    async def _commit_call(
+        self,
+        session: AsyncSession,
+        call: Call,
+        response: LLMResponse,
+        output: BaseModel,
+        message: str,
+        *,
+        extra: list[EventDraft] | None = None,
+        failed: bool = False,
+        milestone_usage: bool = True,
+        agent_details: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        """Append `LLM_COMPLETE` + `AGENT_COMPLETED`/`AGENT_FAILED` (+ extra) and add usage.
+
+        Runs inside the caller's transaction, next to the state change it reports.
+        """
+        info = activity.info()
+        usage = {
+            "input_tokens": response.usage.input_tokens,
+            "output_tokens": response.usage.output_tokens,
+            "cost_usd": response.cost_usd,
+        }
+        drafts = [
+            call_draft(
+                call,
+                EventIndex.COMPLETE,
+                EventType.LLM_COMPLETE,
+                status=AgentStatus.COMPLETED,
+                message=f"{call.role.value} · {response.model}",
+                details={
+                    "text": response.content,
+                    "model": response.model,
+                    "usage": usage,
+                    "attempt": call.milestone_attempt,
+                    "activity_attempt": info.attempt,
+                    "key": call.milestone_key,
+                    "result": output.model_dump(mode="json"),
+                },
+                agent=call.role,
+            ),
+            call_draft(
+                call,
+                EventIndex.AGENT_DONE,
+                EventType.AGENT_FAILED if failed else EventType.AGENT_COMPLETED,
+                status=AgentStatus.FAILED if failed else AgentStatus.COMPLETED,
+                message=message[:1000],
+                details={
+                    "model": response.model,
+                    "usage": usage,
+                    "attempt": call.milestone_attempt,
+                    "key": call.milestone_key,
+                    "output_preview": preview(response.content),
+                    **(agent_details or {}),
+                },
+                agent=call.role,
+            ),
+            *(extra or []),
+        ]
+        stored = await EventRepository(session).append(drafts)
+        if any(e.type == EventType.LLM_COMPLETE for e in stored):
+            if milestone_usage:
+                await self._add_usage(session, call, response.usage, response.cost_usd)
+            else:
+                await TaskRepository(session).add_usage(
+                    call.task_id,
+                    response.usage.input_tokens,
+                    response.usage.output_tokens,
+                    response.cost_usd,
+                )
+        return stored

@@ -1,0 +1,108 @@
+"""Planning activities: classify the goal's complexity, plan it into milestones."""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+
+from activities.llm_calls import (
+    Call,
+    InvalidAgentAnswerError,
+    LLMActivityBase,
+    call_usage,
+    parse_json_object,
+    set_task_fields,
+    system_message,
+    user_message,
+)
+from activities.models import ClassifyInput, ClassifyOutput, PlanInput, PlanItem, PlanOutput
+from activities.progress import model_routes
+from agent.events.types import AgentRole, TaskComplexity
+from agent.repositories import MilestoneRepository
+from workflows.plan import PlanValidationError, parse_plan_text
+
+logger = structlog.get_logger(__name__)
+
+DEFAULT_COMPLEXITY = TaskComplexity.MODERATE
+"""The complexity of a task whose classifier answer does not parse."""
+
+
+class PlanningActivities(LLMActivityBase):
+    """`classify` and `plan`."""
+
+    @activity.defn(name="classify")
+    async def classify(self, data: ClassifyInput) -> ClassifyOutput:
+        """Classify the task's complexity with a cheap model, store it, route its models."""
+        call = Call(data.task_id, data.session_id, AgentRole.CLASSIFIER, data.model)
+        async with self._db.session() as session, session.begin():
+            if (done := await self._recover(session, call, ClassifyOutput)) is not None:
+                return done
+            task = await self._task(session, data.task_id)
+            system = await self._prompt(session, AgentRole.CLASSIFIER, data.prompt_version)
+            messages = [system_message(system), user_message(f"Goal: {task.goal}")]
+            if (block := self._check_budget(call, messages, data.budget)) is not None:
+                return ClassifyOutput(blocked=block)
+            await self._started(session, call, "Classifying the goal")
+        response = await self._stream(call, messages, json_mode=True)
+        try:
+            complexity = TaskComplexity(parse_json_object(response.content)["complexity"])
+        except (InvalidAgentAnswerError, KeyError, ValueError):
+            logger.warning("classifier_answer_invalid", task_id=str(data.task_id))
+            complexity = DEFAULT_COMPLEXITY
+        output = ClassifyOutput(
+            complexity=complexity,
+            routes=model_routes(self._router, complexity),
+            usage=call_usage(response),
+        )
+        async with self._db.session() as session, session.begin():
+            await set_task_fields(session, data.task_id, complexity=complexity.value)
+            await self._commit_call(session, call, response, output, f"Complexity: {complexity}")
+        return output
+
+    @activity.defn(name="plan")
+    async def plan(self, data: PlanInput) -> PlanOutput:
+        """Ask the planner for a plan; persist it when valid, else return the error."""
+        call = Call(data.task_id, data.session_id, AgentRole.PLANNER, data.model)
+        async with self._db.session() as session, session.begin():
+            if (done := await self._recover(session, call, PlanOutput)) is not None:
+                return done
+            task = await self._task(session, data.task_id)
+            system = await self._prompt(session, AgentRole.PLANNER, data.prompt_version)
+            parts = [f"Goal: {task.goal}"]
+            if data.human_feedback:
+                parts.append(f"Feedback from the person reviewing the plan:\n{data.human_feedback}")
+            if data.feedback:
+                parts.append(
+                    f"Your previous answer was rejected: {data.feedback}\n"
+                    "Answer again with a valid JSON plan."
+                )
+            messages = [system_message(system), user_message("\n\n".join(parts))]
+            if (block := self._check_budget(call, messages, data.budget)) is not None:
+                return PlanOutput(blocked=block)
+            await self._started(session, call, f"Planning (attempt {data.attempt})")
+        response = await self._stream(call, messages, json_mode=True)
+        try:
+            plan = parse_plan_text(response.content)
+        except PlanValidationError as exc:
+            output = PlanOutput(valid=False, error=str(exc)[:2000], usage=call_usage(response))
+            async with self._db.session() as session, session.begin():
+                await self._commit_call(
+                    session, call, response, output, f"Invalid plan: {exc}", failed=True
+                )
+            return output
+        async with self._db.session() as session, session.begin():
+            rows = await MilestoneRepository(session).replace_plan(data.task_id, plan.milestones)
+            items = [
+                PlanItem(key=r.key, title=r.title, depends_on=list(r.depends_on), milestone_id=r.id)
+                for r in rows
+            ]
+            output = PlanOutput(valid=True, milestones=items, usage=call_usage(response))
+            await self._commit_call(
+                session,
+                call,
+                response,
+                output,
+                f"Planned {len(items)} milestones",
+                agent_details={"plan": [i.model_dump(mode="json") for i in items]},
+            )
+        return output

@@ -1,0 +1,96 @@
+"""Task-level facts several activities report: model routes and `TASK_PROGRESS`.
+
+Both used to be activities of their own; they are now part of the activity whose state
+change they follow (routes in `start_task` / `classify`, progress in `verify` /
+`mark_milestone`), which saves a workflow round trip each.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.common import draft
+from activities.models import ModelChoice
+from agent.db.models import Milestone, Task
+from agent.events.types import AgentRole, EventType, MilestoneStatus, TaskComplexity, TaskStatus
+from agent.llm.routing import ModelRouter
+from agent.llm.types import Usage
+from agent.repositories import EventDraft
+from workflows.models import Totals
+
+DONE_STATUSES = frozenset({MilestoneStatus.PASSED, MilestoneStatus.FAILED, MilestoneStatus.SKIPPED})
+"""Milestone statuses that count as done in `TASK_PROGRESS`."""
+
+
+def model_routes(router: ModelRouter, complexity: TaskComplexity) -> dict[AgentRole, ModelChoice]:
+    """The model and context budget of every role for a complexity.
+
+    Routing reads settings, so it runs in an activity: the workflow records the choice
+    and a running task keeps its models even if the configuration changes.
+    """
+    routes = {}
+    for role in AgentRole:
+        route = router.route(complexity, role)
+        routes[role] = ModelChoice(
+            model=route.model, context_budget_tokens=route.context_budget_tokens
+        )
+    return routes
+
+
+async def progress_draft(
+    session: AsyncSession,
+    index: int | str,
+    *,
+    task_id: UUID,
+    session_id: UUID | None,
+    milestone_key: str,
+    pending_usage: Usage | None = None,
+    pending_cost_usd: float | None = None,
+) -> EventDraft:
+    """`TASK_PROGRESS` with milestone counts and usage totals as of the caller's commit.
+
+    Read inside the caller's transaction after its milestone update; `pending_usage` is
+    usage the same transaction adds after appending this event.
+    """
+    counts = dict.fromkeys(MilestoneStatus, 0)
+    rows = await session.execute(
+        select(Milestone.status, func.count())
+        .where(Milestone.task_id == task_id)
+        .group_by(Milestone.status)
+    )
+    for status, count in rows:
+        counts[MilestoneStatus(status)] = int(count)
+    row = (
+        await session.execute(
+            select(Task.input_tokens, Task.output_tokens, Task.cost_usd, Task.cost_unknown).where(
+                Task.id == task_id
+            )
+        )
+    ).one()
+    usage = pending_usage or Usage()
+    totals = Totals(
+        input_tokens=int(row[0]) + usage.input_tokens,
+        output_tokens=int(row[1]) + usage.output_tokens,
+        cost_usd=float(row[2]) + (pending_cost_usd or 0.0),
+        cost_unknown=bool(row[3]) or (usage.total_tokens > 0 and pending_cost_usd is None),
+    )
+    total = sum(counts.values())
+    done = sum(counts[s] for s in DONE_STATUSES)
+    return draft(
+        index,
+        EventType.TASK_PROGRESS,
+        task_id=task_id,
+        session_id=session_id,
+        status=TaskStatus.RUNNING,
+        message=f"{done}/{total} milestones done",
+        details={
+            "milestone_key": milestone_key,
+            "counts": {k.value: v for k, v in counts.items()},
+            "total_milestones": total,
+            "done": done,
+            "totals": totals.model_dump(mode="json"),
+        },
+    )
