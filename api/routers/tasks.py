@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy import Select, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -20,12 +23,18 @@ from temporalio.common import WorkflowIDReusePolicy as ReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agent.db.models import Task
+from agent.db.models import Milestone, Task
 from agent.events.types import BreakpointKind, TaskComplexity, TaskStatus
 from agent.repositories.events import EventRepository
 from agent.repositories.tasks import TaskRepository
 from agent.temporal import TASK_STATUS, USER_ID
-from api.dependencies import AppSettings, CurrentUserId, DBSession, TemporalClient
+from api.dependencies import (
+    AppSettings,
+    CurrentUserId,
+    DBSession,
+    SessionManager,
+    TemporalClient,
+)
 from api.errors import ApiError, ErrorCode, ErrorResponse, not_found
 from api.schemas import (
     DEFAULT_EVENTS_LIMIT,
@@ -61,6 +70,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     HTTPStatus.SERVICE_UNAVAILABLE: {"model": ErrorResponse},
 }
 _CONFLICT: dict[int | str, dict[str, Any]] = {HTTPStatus.CONFLICT: {"model": ErrorResponse}}
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _json(model: TaskOut, status_code: int = HTTPStatus.OK) -> Response:
+    """Answer with an already validated model, skipping FastAPI's second validation pass.
+
+    The route still declares `response_model`, so the OpenAPI schema is unchanged.
+    """
+    return Response(model.model_dump_json(), status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
 def _links(request: Request, task_id: UUID) -> TaskLinks:
@@ -75,7 +93,8 @@ def _links(request: Request, task_id: UUID) -> TaskLinks:
     )
 
 
-def _task_fields(task: Task, request: Request) -> dict[str, Any]:
+def _task_fields(task: Any, request: Request) -> dict[str, Any]:
+    # `task` is a `Task` or a Core row with the same column names.
     return {
         "id": task.id,
         "session_id": task.session_id,
@@ -106,20 +125,6 @@ def _task_fields(task: Task, request: Request) -> dict[str, Any]:
 def to_task_out(task: Task, request: Request) -> TaskOut:
     """Render a task for listings."""
     return TaskOut(**_task_fields(task, request))
-
-
-def to_task_detail(task: Task, request: Request) -> TaskDetail:
-    """Render a task with its (already loaded) milestones and pause state."""
-    paused = None
-    if task.status == TaskStatus.PAUSED and task.pause_state:
-        paused = PauseState.model_validate(task.pause_state)
-    return TaskDetail(
-        **_task_fields(task, request),
-        milestones=[MilestoneOut.model_validate(m, from_attributes=True) for m in task.milestones],
-        paused=paused,
-        result=task.result,
-        error=task.error,
-    )
 
 
 def _task_input(task: Task, body: TaskCreate) -> TaskInput:
@@ -170,6 +175,7 @@ def _same_request(task: Task, body: TaskCreate) -> bool:
 @router.post(
     "",
     status_code=HTTPStatus.CREATED,
+    response_model=TaskOut,
     operation_id="create_task",
     summary="Start a task",
     responses={**_ERRORS, **_CONFLICT},
@@ -177,7 +183,6 @@ def _same_request(task: Task, body: TaskCreate) -> bool:
 async def create_task(
     body: TaskCreate,
     request: Request,
-    response: Response,
     db: DBSession,
     user_id: CurrentUserId,
     client: TemporalClient,
@@ -190,7 +195,7 @@ async def create_task(
             description="Retries with the same key return the same task.",
         ),
     ] = None,
-) -> TaskOut:
+) -> Response:
     """Create a task and start its workflow (`task-{id}`).
 
     A retried request with the same `Idempotency-Key` returns the task the first one
@@ -223,15 +228,17 @@ async def create_task(
     else:
         task, created = await repo.create(user_id=user_id, **fields), True
     await db.commit()
-    if not created:
-        response.headers[IDEMPOTENT_REPLAY_HEADER] = "true"
     # Commit first: the workflow's first activity reads the row. A crash between the
     # commit and the start leaves a pending task that a retry with the key starts.
     await _start_workflow(client, settings.task_queue, task, body)
     log = logger.bind(task_id=str(task.id), user_id=str(user_id))
     log.info("task_created" if created else "task_create_replayed")
-    await db.refresh(task)
-    return to_task_out(task, request)
+    # The flush loaded the server defaults (INSERT ... RETURNING) and commit does not
+    # expire them: no read back.
+    answer = _json(to_task_out(task, request), HTTPStatus.CREATED)
+    if not created:
+        answer.headers[IDEMPOTENT_REPLAY_HEADER] = "true"
+    return answer
 
 
 @router.get("", operation_id="list_tasks", summary="List tasks", responses=_ERRORS)
@@ -253,15 +260,67 @@ async def list_tasks(
     )
 
 
-@router.get("/{task_id}", operation_id="get_task", summary="Get a task", responses=_ERRORS)
+@cache
+def _task_detail_statement() -> Select[Any]:
+    """The task's columns and its milestones as one JSON array, in one statement.
+
+    One statement is one consistent snapshot and one round trip whatever the milestone
+    count; it runs in autocommit, so there is no BEGIN/ROLLBACK around it either. Built
+    once: only `task_id` and `user_id` vary (bound parameters).
+    """
+    m = Milestone.__table__.alias("m")
+    milestone_json = func.json_build_object(
+        # Field names are identifiers of our own schema: literal SQL, not parameters.
+        *(
+            part
+            for name in MilestoneOut.model_fields
+            for part in (literal_column(f"'{name}'"), m.c[name])
+        )
+    )
+    milestones = (
+        select(
+            func.coalesce(
+                func.json_agg(aggregate_order_by(milestone_json, m.c.position)),
+                literal_column("'[]'::json"),
+            )
+        )
+        .where(m.c.task_id == Task.id)
+        .scalar_subquery()
+        .label("milestones")
+    )
+    return select(*Task.__table__.c, milestones).where(
+        Task.id == bindparam("task_id"), Task.user_id == bindparam("user_id")
+    )
+
+
+@router.get(
+    "/{task_id}",
+    response_model=TaskDetail,
+    operation_id="get_task",
+    summary="Get a task",
+    responses=_ERRORS,
+)
 async def get_task(
-    task_id: UUID, request: Request, db: DBSession, user_id: CurrentUserId
-) -> TaskDetail:
-    """A task with its milestones, totals and pause state (two SQL statements)."""
-    task = await TaskRepository(db).get_with_milestones(task_id, user_id)
-    if task is None:
+    task_id: UUID, request: Request, manager: SessionManager, user_id: CurrentUserId
+) -> Response:
+    """A task with its milestones, totals and pause state (one SQL statement)."""
+    async with manager.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        statement = _task_detail_statement()
+        row = (await auto.execute(statement, {"task_id": task_id, "user_id": user_id})).first()
+    if row is None:
         raise not_found()
-    return to_task_detail(task, request)
+    paused = None
+    if row.status == TaskStatus.PAUSED and row.pause_state:
+        paused = PauseState.model_validate(row.pause_state)
+    detail = TaskDetail(
+        **_task_fields(row, request),
+        milestones=[MilestoneOut.model_validate(m) for m in row.milestones],
+        paused=paused,
+        result=row.result,
+        error=row.error,
+    )
+    return _json(detail)
 
 
 async def _owned_task(db: DBSession, task_id: UUID, user_id: UUID) -> Task:

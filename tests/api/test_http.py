@@ -307,4 +307,4 @@ async def test_get_task_issues_a_fixed_number_of_statements(
             assert len(response.json()["milestones"]) == size
             counts[size] = len(statements)
             statements.clear()
-    assert counts[1] == counts[50] == 2
+    assert counts[1] == counts[50] == 1
