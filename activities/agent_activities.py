@@ -6,7 +6,7 @@ the shared machinery of `llm_calls`; this class puts them together for the worke
 
 from __future__ import annotations
 
-from activities.llm_calls import MAX_OUTPUT_TOKENS, InvalidAgentAnswerError
+from activities.calls import MAX_OUTPUT_TOKENS, InvalidAgentAnswerError
 from activities.milestones import MilestoneActivities
 from activities.planning import PlanningActivities
 from activities.summaries import SUMMARY_INPUT_SHARE, SummaryActivities

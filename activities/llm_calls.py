@@ -15,23 +15,19 @@ An LLM activity runs in three database steps, each one transaction:
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
 import structlog
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from activities.common import ChunkPublisher, draft, find_event, heartbeating, task_not_found
+from activities.calls import MAX_OUTPUT_TOKENS, Call, EventIndex, call_draft
+from activities.common import ChunkPublisher, find_event, heartbeating, task_not_found
 from activities.models import (
     BudgetBlock,
     BudgetRemaining,
-    CallUsage,
     CompressOutput,
     LLMCallOutput,
     preview,
@@ -39,7 +35,7 @@ from activities.models import (
 from agent.config import Settings
 from agent.db.models import Milestone, Task
 from agent.db.session import DatabaseSessionManager
-from agent.events.types import AgentRole, AgentStatus, EventStatus, EventType, MilestoneStatus
+from agent.events.types import AgentRole, AgentStatus, EventType, MilestoneStatus
 from agent.llm.client import LLMClient, LLMStream
 from agent.llm.errors import to_application_error
 from agent.llm.pricing import PriceTable
@@ -58,119 +54,10 @@ from agent.repositories import (
 
 logger = structlog.get_logger(__name__)
 
-MAX_OUTPUT_TOKENS: dict[AgentRole, int] = {
-    AgentRole.CLASSIFIER: 64,
-    AgentRole.PLANNER: 4096,
-    AgentRole.WORKER: 4096,
-    AgentRole.VERIFIER: 1024,
-    AgentRole.SUMMARISER: 2048,
-    AgentRole.COMPRESSOR: 4096,
-}
-"""`max_tokens` of each role's calls; also the output side of the budget estimate."""
-
 PINNED_PROMPTS_KEPT = 256
 """Pinned prompt versions kept in process memory (versions never change once written)."""
 
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-
-
-class EventIndex:
-    """Positions of an LLM activity's events (idempotency key indices)."""
-
-    STARTED = "started"
-    IN_PROGRESS = "in-progress"
-    COMPLETE = "complete"
-    AGENT_DONE = "agent-done"
-    STATE = "state"
-    STATE_2 = "state-2"
-    PROGRESS = "progress"
-
-
 OutputT = TypeVar("OutputT", bound=LLMCallOutput)
-
-
-@dataclass(frozen=True)
-class Call:
-    """Who is calling: the task, the role, and the milestone when there is one."""
-
-    task_id: UUID
-    session_id: UUID | None
-    role: AgentRole
-    model: str
-    milestone_id: UUID | None = None
-    milestone_key: str | None = None
-    milestone_attempt: int | None = None
-
-
-class InvalidAgentAnswerError(Exception):
-    """An agent answered with text that does not parse (retried by Temporal)."""
-
-
-def parse_json_object(text: str) -> dict[str, Any]:
-    """The first JSON object in an agent's answer.
-
-    Raises:
-        InvalidAgentAnswerError: When there is none or it does not parse.
-    """
-    match = _JSON_OBJECT.search(text)
-    if match is None:
-        raise InvalidAgentAnswerError("the answer holds no JSON object")
-    try:
-        value = json.loads(match.group(0))
-    except json.JSONDecodeError as exc:
-        raise InvalidAgentAnswerError(f"the answer is not valid JSON: {exc.msg}") from exc
-    if not isinstance(value, dict):
-        raise InvalidAgentAnswerError("the answer is not a JSON object")
-    return value
-
-
-def call_usage(response: LLMResponse) -> CallUsage:
-    """The usage an activity hands back to the workflow."""
-    return CallUsage(
-        input_tokens=response.usage.input_tokens,
-        output_tokens=response.usage.output_tokens,
-        cost_usd=response.cost_usd,
-        model=response.model,
-    )
-
-
-def system_message(content: str) -> ChatMessage:
-    """A system message."""
-    return ChatMessage(role="system", content=content)
-
-
-def user_message(content: str) -> ChatMessage:
-    """A user message."""
-    return ChatMessage(role="user", content=content)
-
-
-def call_draft(
-    call: Call,
-    index: str,
-    type_: EventType,
-    *,
-    status: EventStatus | None,
-    message: str,
-    details: dict[str, Any],
-    agent: AgentRole | None = None,
-) -> EventDraft:
-    """An event draft of the running activity about `call`'s task and milestone."""
-    return draft(
-        index,
-        type_,
-        task_id=call.task_id,
-        session_id=call.session_id,
-        milestone_id=call.milestone_id,
-        agent=agent,
-        status=status,
-        message=message,
-        details=details,
-    )
-
-
-async def set_task_fields(session: AsyncSession, task_id: UUID, **fields: Any) -> None:
-    """Update columns of the task row."""
-    await session.execute(update(Task).where(Task.id == task_id).values(**fields))
 
 
 class LLMActivityBase:

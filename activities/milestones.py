@@ -9,17 +9,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.common import find_event
-from activities.llm_calls import (
+from activities.calls import (
     MAX_OUTPUT_TOKENS,
     Call,
     EventIndex,
-    LLMActivityBase,
     call_draft,
     call_usage,
     system_message,
     user_message,
 )
+from activities.common import find_event
+from activities.llm_calls import LLMActivityBase
 from activities.models import (
     CompressInput,
     CompressOutput,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
-from activities.llm_calls import (
+from activities.calls import (
     Call,
     InvalidAgentAnswerError,
-    LLMActivityBase,
     call_usage,
     parse_json_object,
     set_task_fields,
     system_message,
     user_message,
 )
+from activities.llm_calls import LLMActivityBase
 from activities.models import ClassifyInput, ClassifyOutput, PlanInput, PlanItem, PlanOutput
 from activities.progress import model_routes
 from agent.events.types import AgentRole, TaskComplexity

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.llm_calls import (
+from activities.calls import (
     Call,
-    LLMActivityBase,
     call_usage,
     set_task_fields,
     system_message,
     user_message,
 )
+from activities.llm_calls import LLMActivityBase
 from activities.models import SummariseInput, SummariseOutput, preview
 from agent.events.types import AgentRole, TaskComplexity
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.llm_calls import (
+from activities.calls import (
     EventIndex,
     InvalidAgentAnswerError,
-    LLMActivityBase,
     call_draft,
     call_usage,
     parse_json_object,
     system_message,
     user_message,
 )
+from activities.llm_calls import LLMActivityBase
 from activities.milestones import milestone_call
 from activities.models import VerifyInput, VerifyOutput, preview
 from activities.progress import progress_draft
