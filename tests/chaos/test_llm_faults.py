@@ -175,7 +175,7 @@ async def test_llm_faults(cluster_factory: Callable[..., Any]) -> None:
     strict=True,
     raises=AssertionError,
     reason=(
-        "activities/agent_activities.py AgentActivities.plan re-asks with a new user message "
+        "activities/planning.py `plan` activity re-asks with a new user message "
         "instead of continuing the conversation with the invalid answer: the model never sees "
         "what it wrote, so two invalid plans in a row use up MAX_PLAN_ATTEMPTS"
     ),
