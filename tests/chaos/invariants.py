@@ -4,7 +4,7 @@
    fault-free run of the same goal.
 2. Its stored events have sequence numbers 1..N without gaps and no idempotency key twice.
 3. Every client's received log equals the stored log (same sequence numbers, same events,
-   in order, nothing twice).
+   in order, nothing twice); so does the REST view read page by page.
 4. Milestone outputs are written once: one worker `LLM_COMPLETE` per milestone attempt,
    and a passed milestone's output is the text of its last attempt's `LLM_COMPLETE`.
 5. Cost and token totals equal the sum of the usage the events report: `LLM_COMPLETE`
@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 
 from activities.models import PREVIEW_CHARS
@@ -78,6 +79,31 @@ async def outcome_of(cluster: Cluster, task_id: uuid.UUID) -> Outcome:
         ).scalars()
         milestones = tuple(sorted((m.key, str(m.status)) for m in rows))
         return Outcome(TaskStatus(task.status), task.failure_reason, milestones)
+
+
+REST_PAGE_SIZE = 37
+
+
+async def _rest_log(cluster: Cluster, task_id: uuid.UUID) -> list[tuple[int, str, str]]:
+    """The task's events through `GET /v1/tasks/{id}/events`, page by page."""
+    log: list[tuple[int, str, str]] = []
+    after = 0
+    async with httpx.AsyncClient(
+        base_url=cluster.api_url,
+        headers={"Authorization": f"Bearer {cluster.users[0].key}"},
+        timeout=30.0,
+    ) as http:
+        while True:
+            response = await http.get(
+                f"/v1/tasks/{task_id}/events",
+                params={"after_seq": after, "limit": REST_PAGE_SIZE},
+            )
+            response.raise_for_status()
+            page = response.json()
+            log += [(e["sequence_number"], e["type"], e["message"]) for e in page["items"]]
+            if not page["has_more"]:
+                return log
+            after = page["next_after_seq"]
 
 
 def _snippet(text: str) -> str | None:
@@ -169,6 +195,11 @@ async def check(
                     f"(received {len(received)}, stored {len(stored_log)}, "
                     f"missing {missing[:5]}, duplicates {recv_dups})"
                 )
+
+        # 3b. The REST view of the log, read in odd-sized pages, is the same log.
+        rest_log = await _rest_log(cluster, task_id)
+        if rest_log != stored_log:
+            v.append(f"{task_id}: REST pages ({len(rest_log)}) differ from the stored log")
 
         # 4. Milestone outputs written once.
         worker_completes: dict[tuple[str, int], list[Event]] = defaultdict(list)
