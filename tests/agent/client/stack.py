@@ -109,7 +109,7 @@ async def running_stack(
                         host="127.0.0.1",
                         port=port,
                         log_config=None,
-                        ws="websockets",
+                        ws="websockets-sansio",
                         lifespan="on",
                     )
                 )
