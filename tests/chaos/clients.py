@@ -153,3 +153,57 @@ class Follower:
 def follow_all(ws_base: str, key: str, task_ids: list[uuid.UUID]) -> list[Follower]:
     """One follower per task (not started)."""
     return [Follower(ws_base, task_id, key) for task_id in task_ids]
+
+
+@dataclass
+class SessionFollower:
+    """Follows a session's socket until every task of it ended, reconnecting with the cursor."""
+
+    ws_base: str
+    session_id: uuid.UUID
+    key: str
+    task_count: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    cursor: int = 0
+    connects: int = 0
+    ended: set[str] = field(default_factory=set)
+
+    async def run(self, limit_s: float = TASK_TIMEOUT_SECONDS) -> None:
+        """Follow until a terminal event of each of the session's tasks arrived."""
+        deadline = time.monotonic() + limit_s
+        while len(self.ended) < self.task_count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"session follower of {self.session_id} did not see the end")
+            url = f"{self.ws_base}/v1/sessions/{self.session_id}/events/ws?after_seq={self.cursor}"
+            try:
+                async with connect(
+                    url,
+                    additional_headers={"Authorization": f"Bearer {self.key}"},
+                    open_timeout=10,
+                    max_size=None,
+                ) as ws:
+                    self.connects += 1
+                    async for raw in ws:
+                        message = json.loads(raw)
+                        if message.get("kind") != "event":
+                            continue
+                        event = message["event"]
+                        self.events.append(event)
+                        self.cursor = int(message["cursor"])
+                        if event["type"] in TERMINAL_EVENTS:
+                            self.ended.add(event["task_id"])
+                            if len(self.ended) >= self.task_count:
+                                return
+            except (OSError, ConnectionClosed, InvalidHandshake, InvalidStatus, TimeoutError):
+                pass
+            await asyncio.sleep(RETRY_SECONDS)
+
+    def per_task(self) -> list[Follower]:
+        """The received events split by task, as task followers (for the invariant checks)."""
+        views: dict[str, Follower] = {}
+        for event in self.events:
+            task_id = event["task_id"]
+            if task_id not in views:
+                views[task_id] = Follower(self.ws_base, uuid.UUID(task_id), self.key)
+            views[task_id].events.append(event)
+        return list(views.values())

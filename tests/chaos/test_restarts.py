@@ -1,7 +1,8 @@
 """Scenarios 2-4: the API, PostgreSQL (and the listener's connection) and Temporal restart.
 
 Scenario 2: the API process is SIGKILLed and restarted while 20 WebSocket clients follow
-tasks; they reconnect with `after_seq`.
+tasks; they reconnect with `after_seq`. In every scenario here the tasks also belong to
+two sessions, each followed on its session socket, reconnecting with its cursor.
 Scenario 3: the API's LISTEN connection is terminated; PostgreSQL itself is restarted.
 Scenario 4: the Temporal dev server is restarted on its state file (SIGTERM, then SIGKILL).
 """
@@ -18,9 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from agent.db.models import Task
-from tests.chaos.clients import Api, Follower, follow_all, new_tag
+from tests.chaos.clients import Api, Follower, SessionFollower, follow_all, new_tag
 from tests.chaos.harness import Cluster
-from tests.chaos.scenario import finish, reference_outcomes, start_tasks
+from tests.chaos.scenario import finish, reference_outcomes
 
 TEMPLATES = [
     "Outline a talk on bridges [milestones=4][plan=sequential][tps=300]",
@@ -47,6 +48,10 @@ async def _after_progress(cluster: Cluster, task_ids: list[uuid.UUID], rng: rand
     await asyncio.sleep(rng.uniform(0.3, 2.0))
 
 
+SESSIONS = 2
+"""Tasks are spread over this many sessions, each also followed on its session socket."""
+
+
 async def _run(
     cluster: Cluster,
     name: str,
@@ -57,17 +62,34 @@ async def _run(
     rng = random.Random(seed)
     owner = cluster.users[0]
     api = Api(cluster.api_url, owner.key)
+    sessions = [uuid.uuid4() for _ in range(SESSIONS)]
     try:
         reference = await reference_outcomes(cluster, api, TEMPLATES, **OPTIONS)
         templates = [TEMPLATES[i % len(TEMPLATES)] for i in range(n_tasks)]
-        task_ids = await start_tasks(api, [f"{t} {new_tag()}" for t in templates], **OPTIONS)
+        task_ids = [
+            await api.create_task(
+                f"{t} {new_tag()}", session_id=str(sessions[i % SESSIONS]), **OPTIONS
+            )
+            for i, t in enumerate(templates)
+        ]
         expected = {i: reference[t] for i, t in zip(task_ids, templates, strict=True)}
         followers = follow_all(cluster.ws_url, owner.key, task_ids)
+        session_followers = [
+            SessionFollower(
+                cluster.ws_url, s, owner.key, sum(1 for i in range(n_tasks) if i % SESSIONS == n)
+            )
+            for n, s in enumerate(sessions)
+        ]
         runs = [asyncio.create_task(f.run()) for f in followers]
+        runs += [asyncio.create_task(f.run()) for f in session_followers]
         for fault in faults:
             await _after_progress(cluster, task_ids, rng)
             await fault()
-        report = await finish(cluster, name, api, task_ids, expected, followers, runs)
+        for task_id in task_ids:
+            await api.wait_status(task_id)
+        await asyncio.gather(*runs)
+        views = [view for sf in session_followers for view in sf.per_task()]
+        report = await finish(cluster, name, api, task_ids, expected, [*followers, *views])
     finally:
         await api.aclose()
     assert report.violations == []
