@@ -1,8 +1,7 @@
 """Task state activities: each state change and its events in one transaction.
 
 Every method is idempotent: state updates are absolute (set, not add) and events carry
-idempotency keys, so a retry after a crash (even after the commit) changes nothing. They
-touch only PostgreSQL, so the workflow runs them as local activities.
+idempotency keys, so a retry after a crash (even after the commit) changes nothing.
 """
 
 from __future__ import annotations

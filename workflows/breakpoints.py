@@ -163,7 +163,7 @@ class WorkflowBreakpoints(WorkflowUi):
                 }
             )
             self._refresh_details()
-            await workflow.execute_local_activity_method(
+            await workflow.execute_activity_method(
                 TaskActivities.pause_task,
                 PauseInput(
                     task_id=task.task_id,
@@ -229,7 +229,7 @@ class WorkflowBreakpoints(WorkflowUi):
                     else self._budget.max_tokens
                 ),
             )
-        out: DecisionOutput = await workflow.execute_local_activity_method(
+        out: DecisionOutput = await workflow.execute_activity_method(
             TaskActivities.record_decision,
             DecisionInput(
                 task_id=task.task_id,

@@ -8,6 +8,7 @@ without that breakpoint, stops with `budget_exceeded`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -51,6 +52,10 @@ class WorkflowBudget(WorkflowBreakpoints):
                 **llm_options(),
             )
             self._add_usage(out)
+            if workflow.cancellation_reason() is not None:
+                # A cancel that reached an activity about to finish is erased when it
+                # completes anyway (WAIT_CANCELLATION_COMPLETED): honour it here.
+                raise asyncio.CancelledError
             if out.blocked is not None:
                 await self._budget_exhausted(out.blocked, milestone_key, epoch)
                 continue

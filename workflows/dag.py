@@ -214,7 +214,7 @@ class WorkflowDag(WorkflowBudget):
         skipped = status == MilestoneStatus.SKIPPED
         if skipped:
             self._upsert_cost()
-        await workflow.execute_local_activity_method(
+        await workflow.execute_activity_method(
             TaskActivities.mark_milestone,
             MilestoneMarkInput(
                 task_id=self._task.task_id,

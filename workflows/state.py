@@ -65,12 +65,19 @@ class MilestoneState:
 
 
 def db_options() -> dict[str, Any]:
-    """Options of the DB-only activities, run as local activities (idempotent, short)."""
-    return {
-        "start_to_close_timeout": DB_START_TO_CLOSE_TIMEOUT,
-        "retry_policy": DB_RETRY_POLICY,
-        "local_retry_threshold": DB_LOCAL_RETRY_THRESHOLD,
-    }
+    """Options of the DB-only activities (idempotent, short)."""
+    return {"start_to_close_timeout": DB_START_TO_CLOSE_TIMEOUT, "retry_policy": DB_RETRY_POLICY}
+
+
+def local_db_options() -> dict[str, Any]:
+    """Options of `finish_task`, the one DB activity run as a local activity.
+
+    Only the last step is local: a workflow cancel that lands while a local activity
+    runs is consumed by that activity when it completes anyway (the SDK resolves it
+    with its result), so a local activity earlier in the task could lose the cancel.
+    At the end the status is already decided, so nothing is lost there.
+    """
+    return {**db_options(), "local_retry_threshold": DB_LOCAL_RETRY_THRESHOLD}
 
 
 def llm_options() -> dict[str, Any]:

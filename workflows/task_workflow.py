@@ -4,8 +4,8 @@ Pure orchestration: every side effect is an activity; the workflow carries ids, 
 usage and short previews only. Steps (DESIGN §5): start (with the model routes) ->
 classify (when no complexity was given; returns the routes for it) -> plan ->
 `after_plan` -> milestone DAG (`workflows.dag`) -> summarise -> finish. The DB-only steps
-(start, pause, resume, mark, finish) run as local activities: idempotent, short, and
-without a round trip through the server's task queue.
+are short and idempotent; `finish_task` runs as a local activity (see
+`workflows.state.local_db_options` for why only that one).
 
 The class is assembled from layers, one concern each: `state` (fields, pure helpers),
 `ui` (search attributes, details table, summaries), `breakpoints`, `budget`, `dag`.
@@ -20,7 +20,14 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows.breakpoints import ALLOWED_ACTIONS, EDITABLE_KINDS
 from workflows.dag import COMPRESSION_TARGET_RATIO, WorkflowDag
-from workflows.state import EndTaskError, FailureReason, MilestoneState, db_options, error_text
+from workflows.state import (
+    EndTaskError,
+    FailureReason,
+    MilestoneState,
+    db_options,
+    error_text,
+    local_db_options,
+)
 from workflows.ui import DETAILS_MAX_ROWS
 
 with workflow.unsafe.imports_passed_through():
@@ -205,7 +212,7 @@ class TaskWorkflow(WorkflowDag):
     async def _start_and_route(self) -> None:
         """Mark the task running; classify it when needed; fix every role's model."""
         task = self._task
-        started: StartTaskOutput = await workflow.execute_local_activity_method(
+        started: StartTaskOutput = await workflow.execute_activity_method(
             TaskActivities.start_task,
             StartTaskInput(
                 task_id=task.task_id, session_id=task.session_id, complexity=self._complexity
@@ -302,5 +309,5 @@ class TaskWorkflow(WorkflowDag):
                 counts=self._counts(),
             ),
             summary=f"finish · {stop.status.value}",
-            **db_options(),
+            **local_db_options(),
         )
