@@ -70,12 +70,13 @@ def db_options() -> dict[str, Any]:
 
 
 def local_db_options() -> dict[str, Any]:
-    """Options of `finish_task`, the one DB activity run as a local activity.
+    """Options of the DB activities run as local activities (`start_task`, `finish_task`).
 
-    Only the last step is local: a workflow cancel that lands while a local activity
-    runs is consumed by that activity when it completes anyway (the SDK resolves it
-    with its result), so a local activity earlier in the task could lose the cancel.
-    At the end the status is already decided, so nothing is lost there.
+    A workflow cancel that lands while a local activity runs is erased when the activity
+    completes anyway (the SDK resolves it with its result), so the workflow checks
+    `workflow.cancellation_reason()` after `start_task`; at `finish_task` the status is
+    already decided. The DB activities in between stay regular: the cost of a check after
+    each is not worth the round trip they would save on rare paths (pauses, skips).
     """
     return {**db_options(), "local_retry_threshold": DB_LOCAL_RETRY_THRESHOLD}
 

@@ -4,8 +4,8 @@ Pure orchestration: every side effect is an activity; the workflow carries ids, 
 usage and short previews only. Steps (DESIGN §5): start (with the model routes) ->
 classify (when no complexity was given; returns the routes for it) -> plan ->
 `after_plan` -> milestone DAG (`workflows.dag`) -> summarise -> finish. The DB-only steps
-are short and idempotent; `finish_task` runs as a local activity (see
-`workflows.state.local_db_options` for why only that one).
+are short and idempotent; `start_task` and `finish_task` run as local activities (see
+`workflows.state.local_db_options`).
 
 The class is assembled from layers, one concern each: `state` (fields, pure helpers),
 `ui` (search attributes, details table, summaries), `breakpoints`, `budget`, `dag`.
@@ -79,6 +79,9 @@ __all__ = [
     "FailureReason",
     "TaskWorkflow",
 ]
+
+START_TASK_LOCAL_PATCH = "start-task-local-activity"
+"""`workflow.patched` id: `start_task` runs as a local activity (saves a server round trip)."""
 
 MAX_PLAN_ATTEMPTS = 3
 """Planner answers that fail validation are asked again this many times in all."""
@@ -212,14 +215,21 @@ class TaskWorkflow(WorkflowDag):
     async def _start_and_route(self) -> None:
         """Mark the task running; classify it when needed; fix every role's model."""
         task = self._task
-        started: StartTaskOutput = await workflow.execute_activity_method(
-            TaskActivities.start_task,
-            StartTaskInput(
-                task_id=task.task_id, session_id=task.session_id, complexity=self._complexity
-            ),
-            summary="start task",
-            **db_options(),
+        start_input = StartTaskInput(
+            task_id=task.task_id, session_id=task.session_id, complexity=self._complexity
         )
+        started: StartTaskOutput
+        if workflow.patched(START_TASK_LOCAL_PATCH):
+            started = await workflow.execute_local_activity_method(
+                TaskActivities.start_task, start_input, summary="start task", **local_db_options()
+            )
+            if workflow.cancellation_reason() is not None:
+                # A cancel that landed while it ran is erased by its completion.
+                raise asyncio.CancelledError
+        else:
+            started = await workflow.execute_activity_method(
+                TaskActivities.start_task, start_input, summary="start task", **db_options()
+            )
         self._prompt_versions = started.prompt_versions
         # Without a complexity these are the trivial level's routes: the cheapest model
         # classifies, then the classifier's answer carries the routes of its verdict.
