@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -35,6 +36,10 @@ def chaos(
         QUICK_MARKER if quick else CHAOS_MARKER,
         "-s",
         "-q",
+        # A directory of this run alone: pytest rotates the shared numbered ones, and a
+        # concurrent session's rotation must not pull data dirs from under the clusters.
+        "--basetemp",
+        tempfile.mkdtemp(prefix="agent-chaos-"),
     ]
     if keyword:
         args += ["-k", keyword]
