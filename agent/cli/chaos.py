@@ -27,6 +27,8 @@ def chaos(
     if not (root / CHAOS_TESTS).is_dir():
         typer.echo(f"{CHAOS_TESTS} not found: run from a source checkout", err=True)
         raise typer.Exit(code=2)
+    basetemp = tempfile.mkdtemp(prefix="agent-chaos-")
+    typer.echo(f"process logs and data of every cluster: {basetemp}")
     args = [
         sys.executable,
         "-m",
@@ -39,7 +41,7 @@ def chaos(
         # A directory of this run alone: pytest rotates the shared numbered ones, and a
         # concurrent session's rotation must not pull data dirs from under the clusters.
         "--basetemp",
-        tempfile.mkdtemp(prefix="agent-chaos-"),
+        basetemp,
     ]
     if keyword:
         args += ["-k", keyword]
