@@ -102,6 +102,11 @@ def user_message(content: str) -> ChatMessage:
     return ChatMessage(role="user", content=content)
 
 
+def assistant_message(content: str) -> ChatMessage:
+    """An assistant message (the model's own earlier answer)."""
+    return ChatMessage(role="assistant", content=content)
+
+
 def call_draft(
     call: Call,
     index: str,

@@ -35,6 +35,9 @@ CHUNK_MAX_CHARS = 2000
 TASK_NOT_FOUND = "TaskNotFoundError"
 """`ApplicationError.type` of an activity whose task row does not exist (not retryable)."""
 
+MILESTONE_NOT_FOUND = "MilestoneNotFound"
+"""`ApplicationError.type` of an activity whose milestone row does not exist (not retryable)."""
+
 
 def event_key(index: int | str) -> str:
     """Idempotency key of the `index`-th event of the running activity."""
@@ -74,6 +77,19 @@ def task_not_found(task_id: UUID) -> ApplicationError:
     """The non-retryable error of an activity whose task does not exist."""
     return ApplicationError(
         f"task {task_id} does not exist", type=TASK_NOT_FOUND, non_retryable=True
+    )
+
+
+def milestone_not_found(task_id: UUID, key: str) -> ApplicationError:
+    """The non-retryable error of an activity whose milestone row does not exist.
+
+    Retrying cannot bring back a row the plan never stored (or a database lost), so the
+    workflow hears about it at once instead of after the whole retry policy.
+    """
+    return ApplicationError(
+        f"milestone {key!r} of task {task_id} does not exist",
+        type=MILESTONE_NOT_FOUND,
+        non_retryable=True,
     )
 
 

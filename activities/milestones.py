@@ -18,7 +18,7 @@ from activities.calls import (
     system_message,
     user_message,
 )
-from activities.common import find_event
+from activities.common import find_event, milestone_not_found
 from activities.llm_calls import LLMActivityBase
 from activities.models import (
     CompressInput,
@@ -46,6 +46,18 @@ def milestone_call(data: MilestoneCallInput, role: AgentRole) -> Call:
         milestone_key=data.milestone_key,
         milestone_attempt=data.attempt,
     )
+
+
+def milestone_by_key(milestones: dict[str, Milestone], task_id: UUID, key: str) -> Milestone:
+    """The milestone `key` of the task.
+
+    Raises:
+        ApplicationError: Non-retryable `MilestoneNotFound` when there is no such row.
+    """
+    milestone = milestones.get(key)
+    if milestone is None:
+        raise milestone_not_found(task_id, key)
+    return milestone
 
 
 def dependency_context(milestone: Milestone, milestones: dict[str, Milestone]) -> str:
@@ -88,7 +100,7 @@ class MilestoneActivities(LLMActivityBase):
                 return done
             task = await self._task(session, data.task_id)
             milestones = await self._milestones(session, data.task_id)
-            milestone = milestones[data.milestone_key]
+            milestone = milestone_by_key(milestones, data.task_id, data.milestone_key)
             system = await self._prompt(session, AgentRole.WORKER, data.prompt_version)
             if data.compressed_context_seq is not None:
                 context = await compressed_context(
@@ -163,7 +175,7 @@ class MilestoneActivities(LLMActivityBase):
                 return done
             task = await self._task(session, data.task_id)
             milestones = await self._milestones(session, data.task_id)
-            milestone = milestones[data.milestone_key]
+            milestone = milestone_by_key(milestones, data.task_id, data.milestone_key)
             system = await self._prompt(session, AgentRole.COMPRESSOR, data.prompt_version)
             context = dependency_context(milestone, milestones)
             tokens_before = count_tokens(context)

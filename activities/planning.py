@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.calls import (
     Call,
     InvalidAgentAnswerError,
+    assistant_message,
     call_usage,
     parse_json_object,
     set_task_fields,
@@ -17,7 +22,9 @@ from activities.calls import (
 from activities.llm_calls import LLMActivityBase
 from activities.models import ClassifyInput, ClassifyOutput, PlanInput, PlanItem, PlanOutput
 from activities.progress import model_routes
-from agent.events.types import AgentRole, TaskComplexity
+from agent.db.models import Event
+from agent.events.types import AgentRole, EventType, TaskComplexity
+from agent.llm.types import ChatMessage
 from agent.repositories import MilestoneRepository
 from workflows.plan import PlanValidationError, parse_plan_text
 
@@ -25,6 +32,41 @@ logger = structlog.get_logger(__name__)
 
 DEFAULT_COMPLEXITY = TaskComplexity.MODERATE
 """The complexity of a task whose classifier answer does not parse."""
+
+
+def rejection_message(error: str) -> str:
+    """The user turn that tells the planner why its previous answer was rejected."""
+    return f"Your plan was rejected: {error.rstrip('.')}. Answer again with a valid plan."
+
+
+async def previous_invalid_plan(session: AsyncSession, task_id: UUID) -> str | None:
+    """The text of the task's latest planner answer when that answer was an invalid plan.
+
+    The workflow runs plan attempts one after another, so the latest planner `LLM_COMPLETE`
+    before a re-ask is the answer being corrected. Its text is read from PostgreSQL rather
+    than carried in the workflow input (claim-check: plans stay out of Temporal history).
+    A retry of the re-ask reads the same row, since this attempt's own `LLM_COMPLETE` is
+    only written when it commits (and a committed attempt is recovered before this runs).
+    """
+    row = (
+        await session.execute(
+            select(Event)
+            .where(
+                Event.task_id == task_id,
+                Event.type == EventType.LLM_COMPLETE.value,
+                Event.agent == AgentRole.PLANNER.value,
+            )
+            .order_by(Event.sequence_number.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    result = row.details.get("result")
+    if not isinstance(result, dict) or result.get("valid", True):
+        return None
+    text = row.details.get("text")
+    return text if isinstance(text, str) else None
 
 
 class PlanningActivities(LLMActivityBase):
@@ -71,12 +113,20 @@ class PlanningActivities(LLMActivityBase):
             parts = [f"Goal: {task.goal}"]
             if data.human_feedback:
                 parts.append(f"Feedback from the person reviewing the plan:\n{data.human_feedback}")
-            if data.feedback:
-                parts.append(
-                    f"Your previous answer was rejected: {data.feedback}\n"
-                    "Answer again with a valid JSON plan."
-                )
-            messages = [system_message(system), user_message("\n\n".join(parts))]
+            messages: list[ChatMessage] = [system_message(system)]
+            previous = await previous_invalid_plan(session, data.task_id) if data.feedback else None
+            if data.feedback and previous is not None:
+                # Continue the conversation: the model sees what it wrote and why it failed.
+                messages += [
+                    user_message("\n\n".join(parts)),
+                    assistant_message(previous),
+                    user_message(rejection_message(data.feedback)),
+                ]
+            else:
+                if data.feedback:
+                    logger.warning("previous_plan_answer_missing", task_id=str(data.task_id))
+                    parts.append(rejection_message(data.feedback))
+                messages.append(user_message("\n\n".join(parts)))
             if (block := self._check_budget(call, messages, data.budget)) is not None:
                 return PlanOutput(blocked=block)
             await self._started(session, call, f"Planning (attempt {data.attempt})")

@@ -19,6 +19,7 @@ from activities.calls import (
     system_message,
     user_message,
 )
+from activities.common import milestone_not_found
 from activities.llm_calls import LLMActivityBase
 from activities.milestones import milestone_call
 from activities.models import VerifyInput, VerifyOutput, preview
@@ -52,9 +53,7 @@ class VerificationActivities(LLMActivityBase):
                 data.task_id, data.milestone_key
             )
             if milestone is None:
-                raise ApplicationError(
-                    f"milestone {data.milestone_key} not found", type="MilestoneNotFound"
-                )
+                raise milestone_not_found(data.task_id, data.milestone_key)
             system = await self._prompt(session, AgentRole.VERIFIER, data.prompt_version)
             user = (
                 f"Goal: {task.goal}\n\nMilestone: {milestone.key}\nAttempt: {data.attempt}\n"

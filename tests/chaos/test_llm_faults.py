@@ -171,15 +171,6 @@ async def test_llm_faults(cluster_factory: Callable[..., Any]) -> None:
 
 @pytest.mark.chaos
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "activities/planning.py `plan` activity re-asks with a new user message "
-        "instead of continuing the conversation with the invalid answer: the model never sees "
-        "what it wrote, so two invalid plans in a row use up MAX_PLAN_ATTEMPTS"
-    ),
-)
 async def test_invalid_plan_reask_continues_the_conversation(
     cluster_factory: Callable[..., Any],
 ) -> None:
