@@ -1,0 +1,109 @@
+"""Resume and cancel a task's workflow, mapping Temporal's answers to API errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from http import HTTPStatus
+from typing import Any
+from uuid import UUID
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agent.db.models import Task
+from agent.events.types import TaskStatus
+from api.errors import ApiError, ErrorCode
+from api.schemas import ResumeBody
+from workflows.models import ResumeRequest, ResumeResult
+from workflows.task_workflow import TaskWorkflow
+
+UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
+"""A paused workflow answers at once; longer means no worker is polling."""
+_GONE_STATUSES = (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
+"""What Temporal answers when the workflow execution is no longer running."""
+
+
+async def resume_workflow(
+    client: Client, task: Task, decision: ResumeBody, user_id: UUID
+) -> ResumeResult:
+    """Answer the breakpoint the task waits at (the workflow's validated `resume` update).
+
+    Args:
+        client: The Temporal client.
+        task: The caller's task, as last stored.
+        decision: The caller's decision.
+        user_id: The caller, recorded with the decision.
+
+    Returns:
+        What the workflow did.
+
+    Raises:
+        ApiError: 409 when the task is finished, not paused, or the workflow's validator
+            rejects the decision (without touching its history).
+    """
+    if TaskStatus(task.status).is_terminal:
+        raise _finished(task)
+    if task.status != TaskStatus.PAUSED:
+        # The row is written with the pause event; the validator still guards the race.
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            ErrorCode.TASK_NOT_PAUSED,
+            f"the task is not paused (status: {task.status})",
+            {"status": task.status},
+        )
+    request = ResumeRequest(**decision.model_dump(), user_id=user_id)
+    try:
+        return await _handle(client, task).execute_update(
+            TaskWorkflow.resume, request, rpc_timeout=UPDATE_RPC_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        reason = getattr(cause, "message", None) or str(cause or exc)
+        error_type = getattr(cause, "type", None)
+        code = (
+            ErrorCode.TASK_NOT_PAUSED
+            if error_type == "TaskNotPaused"
+            else ErrorCode.RESUME_REJECTED
+        )
+        raise ApiError(HTTPStatus.CONFLICT, code, reason, {"type": error_type}) from exc
+    except RPCError as exc:
+        if exc.status in _GONE_STATUSES:
+            raise ApiError(
+                HTTPStatus.CONFLICT, ErrorCode.TASK_NOT_PAUSED, "the task is not running"
+            ) from exc
+        raise
+
+
+async def cancel_workflow(client: Client, task: Task) -> None:
+    """Request cancellation of the task's workflow.
+
+    Args:
+        client: The Temporal client.
+        task: The caller's task, as last stored.
+
+    Raises:
+        ApiError: 409 when the task is finished or its workflow no longer runs.
+    """
+    if TaskStatus(task.status).is_terminal:
+        raise _finished(task)
+    try:
+        await _handle(client, task).cancel()
+    except RPCError as exc:
+        if exc.status in _GONE_STATUSES:
+            raise ApiError(
+                HTTPStatus.CONFLICT, ErrorCode.TASK_FINISHED, "the task is no longer running"
+            ) from exc
+        raise
+
+
+def _finished(task: Task) -> ApiError:
+    return ApiError(
+        HTTPStatus.CONFLICT,
+        ErrorCode.TASK_FINISHED,
+        f"the task is {task.status}; it can no longer change",
+        {"status": task.status},
+    )
+
+
+def _handle(client: Client, task: Task) -> WorkflowHandle[TaskWorkflow, Any]:
+    return client.get_workflow_handle_for(TaskWorkflow.run, task.workflow_id)

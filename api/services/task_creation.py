@@ -1,0 +1,142 @@
+"""Create a task row (idempotently, per `Idempotency-Key`) and start its workflow once."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import WorkflowIDConflictPolicy as ConflictPolicy
+from temporalio.common import WorkflowIDReusePolicy as ReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from agent.db.models import Task
+from agent.events.types import TaskStatus
+from agent.repositories.tasks import TaskRepository
+from agent.temporal import TASK_STATUS, USER_ID
+from api.errors import ApiError, ErrorCode
+from api.schemas import TaskCreate
+from workflows.models import TaskInput
+from workflows.task_workflow import TaskWorkflow
+
+logger = structlog.get_logger(__name__)
+
+
+class CreatedTask(NamedTuple):
+    """The task a create request answers with.
+
+    Attributes:
+        task: The task row (server defaults loaded).
+        created: False when an earlier request with the same key created it.
+    """
+
+    task: Task
+    created: bool
+
+
+async def create_and_start_task(
+    db: AsyncSession,
+    client: Client,
+    task_queue: str,
+    user_id: UUID,
+    body: TaskCreate,
+    idempotency_key: str | None,
+) -> CreatedTask:
+    """Store the task, commit, then start its workflow (`task-{id}`).
+
+    A retried request with the same `idempotency_key` gets the task the first one
+    created, and starts its workflow if the first attempt did not get that far.
+
+    Args:
+        db: The request's session; committed here.
+        client: The Temporal client.
+        task_queue: The workers' task queue.
+        user_id: The caller.
+        body: The validated request.
+        idempotency_key: The request's `Idempotency-Key`, if any.
+
+    Returns:
+        The task and whether this request created it.
+
+    Raises:
+        ApiError: 409 when the key was already used for a different request.
+    """
+    repo = TaskRepository(db)
+    fields: dict[str, Any] = {
+        "session_id": body.session_id,
+        "goal": body.goal,
+        "complexity": body.complexity.value if body.complexity else None,
+        "status": TaskStatus.PENDING,
+        "breakpoints": [b.value for b in body.breakpoints],
+        "max_parallel": body.max_parallel,
+        "max_attempts": body.max_attempts,
+        "max_cost_usd": body.budget.max_cost_usd,
+        "max_tokens": body.budget.max_tokens,
+    }
+    if idempotency_key is not None:
+        task, created = await repo.create_idempotent(
+            user_id=user_id, idempotency_key=idempotency_key, **fields
+        )
+        if not created and not _same_request(task, body):
+            await db.rollback()
+            raise ApiError(
+                HTTPStatus.CONFLICT,
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                "this Idempotency-Key was already used for a different request",
+            )
+    else:
+        task, created = await repo.create(user_id=user_id, **fields), True
+    await db.commit()
+    # Commit first: the workflow's first activity reads the row. A crash between the
+    # commit and the start leaves a pending task that a retry with the key starts.
+    await _start_workflow(client, task_queue, task, body)
+    return CreatedTask(task, created)
+
+
+def _same_request(task: Task, body: TaskCreate) -> bool:
+    return task.goal == body.goal and task.session_id == body.session_id
+
+
+def _task_input(task: Task, body: TaskCreate) -> TaskInput:
+    return TaskInput(
+        task_id=task.id,
+        user_id=task.user_id,
+        session_id=task.session_id,
+        complexity=body.complexity,
+        breakpoints=body.breakpoints,
+        budget=body.budget,
+        max_parallel=body.max_parallel,
+        max_attempts=body.max_attempts,
+        breakpoint_timeout_seconds=body.breakpoint_timeout_seconds,
+        breakpoint_default_action=body.breakpoint_default_action,
+    )
+
+
+async def _start_workflow(client: Client, task_queue: str, task: Task, body: TaskCreate) -> None:
+    """Start the task's workflow exactly once, however often this is called.
+
+    The id is the business id `task-{id}`; while it runs, a second start joins the
+    running execution (USE_EXISTING), and after it closed, REJECT_DUPLICATE refuses a
+    second run: both mean "already started", which is what a retry wants.
+    """
+    try:
+        await client.start_workflow(
+            TaskWorkflow.run,
+            _task_input(task, body),
+            id=task.workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=ReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=ConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(USER_ID, str(task.user_id)),
+                    SearchAttributePair(TASK_STATUS, TaskStatus.PENDING.value),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        logger.info("workflow_already_started", workflow_id=task.workflow_id)

@@ -1,0 +1,68 @@
+"""Read a task with its milestones as one row, in one SQL statement."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, Select, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from agent.db.models import Milestone, Task
+from agent.db.session import DatabaseSessionManager
+from api.schemas import MilestoneOut
+
+
+async def load_task_detail(
+    manager: DatabaseSessionManager, task_id: UUID, user_id: UUID
+) -> Row[Any] | None:
+    """Read the user's task: its columns plus `milestones`, a JSON array in position order.
+
+    Args:
+        manager: The application's session manager.
+        task_id: The task.
+        user_id: The caller; another user's task reads as missing.
+
+    Returns:
+        The row, or None when the user has no such task.
+    """
+    async with manager.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        statement = _task_detail_statement()
+        result = await auto.execute(statement, {"task_id": task_id, "user_id": user_id})
+        row: Row[Any] | None = result.first()
+    return row
+
+
+@cache
+def _task_detail_statement() -> Select[Any]:
+    """The task's columns and its milestones as one JSON array, in one statement.
+
+    One statement is one consistent snapshot and one round trip whatever the milestone
+    count; it runs in autocommit, so there is no BEGIN/ROLLBACK around it either. Built
+    once: only `task_id` and `user_id` vary (bound parameters).
+    """
+    m = Milestone.__table__.alias("m")
+    milestone_json = func.json_build_object(
+        # Field names are identifiers of our own schema: literal SQL, not parameters.
+        *(
+            part
+            for name in MilestoneOut.model_fields
+            for part in (literal_column(f"'{name}'"), m.c[name])
+        )
+    )
+    milestones = (
+        select(
+            func.coalesce(
+                func.json_agg(aggregate_order_by(milestone_json, m.c.position)),
+                literal_column("'[]'::json"),
+            )
+        )
+        .where(m.c.task_id == Task.id)
+        .scalar_subquery()
+        .label("milestones")
+    )
+    return select(*Task.__table__.c, milestones).where(
+        Task.id == bindparam("task_id"), Task.user_id == bindparam("user_id")
+    )
