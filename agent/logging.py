@@ -70,6 +70,10 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     logging.getLogger("sqlalchemy.engine").setLevel(
         logging.DEBUG if level == "DEBUG" else logging.WARNING
     )
+    # Alembic announces each of its plugins at INFO on every migration run.
+    logging.getLogger("alembic.runtime.plugins").setLevel(
+        logging.DEBUG if level == "DEBUG" else logging.WARNING
+    )
 
 
 def _identity(
