@@ -27,35 +27,16 @@ from agent.events.types import AgentActivityEvent, EventType, TaskStatus
 from agent.repositories.events import EventDraft, EventRepository
 from agent.repositories.users import ApiKeyRepository, UserRepository
 from agent.stack.ports import free_port
-from agent.stack.temporal_server import temporal_binary
-from agent.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
 from api.main import create_app
 
 PEPPER = SecretStr("test-pepper")
 SERVER_START_TIMEOUT_SECONDS = 30.0
 
 
-@pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A Temporal dev server for the whole session (pydantic data converter)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(temporal_binary()),
-    )
-    await ensure_search_attributes(env.client)
-    assert set(SEARCH_ATTRIBUTES)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 @pytest.fixture
-def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+def temporal_client(temporal_dev_env: WorkflowEnvironment) -> Client:
     """The session's Temporal client."""
-    return temporal_env.client
+    return temporal_dev_env.client
 
 
 @pytest.fixture
@@ -68,11 +49,11 @@ def task_queue() -> str:
 def api_settings(
     database_url: str,
     redis_server_url: str,
-    temporal_env: WorkflowEnvironment,
+    temporal_dev_env: WorkflowEnvironment,
     task_queue: str,
 ) -> Settings:
     """Settings of the app under test."""
-    address = temporal_env.client.service_client.config.target_host
+    address = temporal_dev_env.client.service_client.config.target_host
     return Settings(
         database_url=SecretStr(database_url),
         redis_url=redis_server_url,

@@ -37,12 +37,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 async def stack(
-    temporal_env: WorkflowEnvironment, database_url: str, redis_server_url: str
+    temporal_dev_env: WorkflowEnvironment, database_url: str, redis_server_url: str
 ) -> AsyncIterator[RunningStack]:
     """Simulator (slow enough to see milestones run), worker and API of this test."""
     sim = SimulatorConfig(port=0, ttft_ms=50, tps=120, output_tokens=60)
     async with running_stack(
-        temporal_env.client, database_url, redis_server_url, simulator=sim
+        temporal_dev_env.client, database_url, redis_server_url, simulator=sim
     ) as running:
         yield running
 

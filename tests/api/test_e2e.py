@@ -43,7 +43,7 @@ async def simulator() -> AsyncIterator[SimulatorServer]:
 
 @pytest.fixture
 async def worker(
-    temporal_env: WorkflowEnvironment,
+    temporal_dev_env: WorkflowEnvironment,
     simulator: SimulatorServer,
     session_manager: DatabaseSessionManager,
     api_settings: Settings,
@@ -53,7 +53,7 @@ async def worker(
         update={"llm_base_url": simulator.base_url, "max_concurrent_activities": 20}
     )
     async with LLMClient(settings) as llm:
-        built = build_worker(temporal_env.client, settings, session_manager, llm)
+        built = build_worker(temporal_dev_env.client, settings, session_manager, llm)
         async with built:
             yield built
 

@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agent.cli.tasks import FollowExit
 from agent.llm.simulator.config import SimulatorConfig
-from agent.stack.temporal_server import temporal_binary
-from agent.temporal import ensure_search_attributes
 from tests.agent.client.stack import RunningStack, running_stack
 
 AGENT = str(Path(sys.executable).parent / "agent")
@@ -40,28 +37,14 @@ class Result:
         return [json.loads(line) for line in self.out.splitlines() if line.startswith("{")]
 
 
-@pytest.fixture(scope="session")
-async def cli_temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A Temporal dev server for the CLI tests."""
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(temporal_binary()),
-    )
-    await ensure_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 @pytest.fixture
 async def stack(
-    cli_temporal_env: WorkflowEnvironment, database_url: str, redis_server_url: str
+    temporal_dev_env: WorkflowEnvironment, database_url: str, redis_server_url: str
 ) -> AsyncIterator[RunningStack]:
     """Simulator (slow enough to interrupt mid-run), worker and API of this test."""
     sim = SimulatorConfig(port=0, ttft_ms=0, tps=150, output_tokens=40)
     async with running_stack(
-        cli_temporal_env.client, database_url, redis_server_url, simulator=sim
+        temporal_dev_env.client, database_url, redis_server_url, simulator=sim
     ) as running:
         yield running
 
