@@ -31,6 +31,7 @@ from api.main import create_app
 
 PEPPER = SecretStr("test-pepper")
 SERVER_START_TIMEOUT_SECONDS = 30.0
+SERVER_STOP_TIMEOUT_SECONDS = 10.0
 
 
 @pytest.fixture
@@ -84,7 +85,14 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     """Start uvicorn for `app` on a free loopback port in this event loop."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        ws="websockets-sansio",
+        lifespan="on",
+        # A client that never reads (the stalled-client test) must not hold shutdown open.
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -99,7 +107,12 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
 async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
     """Stop a server started with `serve`."""
     server.should_exit = True
-    await task
+    try:
+        async with asyncio.timeout(SERVER_STOP_TIMEOUT_SECONDS):
+            await asyncio.shield(task)
+    except TimeoutError:
+        server.force_exit = True
+        await task
 
 
 ApiFactory = Callable[[Settings], Awaitable["RunningApi"]]

@@ -211,25 +211,27 @@ async def test_a_stalled_client_does_not_delay_a_healthy_one(
     path = f"/v1/tasks/{task_id}/events/ws"
     port = int(api.ws_url.rsplit(":", 1)[1])
     stalled = await _stalled_client(port, path, alice.key)
-    healthy = await open_socket(api, path, alice.key)
-    assert (await receive(healthy))["kind"] == "caught_up"
-    manager = api.app.state.ws_manager
-    async with asyncio.timeout(WAIT_SECONDS):
-        while manager.subscription_count < 2:
-            await asyncio.sleep(0.01)
-    blob = {"blob": "x" * 48_000}  # 14 MB in all: more than the socket buffers hold
+    try:
+        healthy = await open_socket(api, path, alice.key)
+        assert (await receive(healthy))["kind"] == "caught_up"
+        manager = api.app.state.ws_manager
+        async with asyncio.timeout(WAIT_SECONDS):
+            while manager.subscription_count < 2:
+                await asyncio.sleep(0.01)
+        blob = {"blob": "x" * 48_000}  # 14 MB in all: more than the socket buffers hold
 
-    for _ in range(30):
-        await append_events(task_id, 10, details=blob)
-    got = await read_stored_until(healthy, 300)
-    await healthy.close()
+        for _ in range(30):
+            await append_events(task_id, 10, details=blob)
+        got = await read_stored_until(healthy, 300)
+        await healthy.close()
 
-    assert seqs(got) == list(range(1, 301))
-    # The stalled socket was cut off (code 4008, behind the data it never read), not
-    # waited for: the server ends the connection.
-    assert manager.slow_consumer_closes == 1
-    tail = await _drain_until_eof(stalled)
-    stalled.close()
+        assert seqs(got) == list(range(1, 301))
+        # The stalled socket was cut off (code 4008, behind the data it never read), not
+        # waited for: the server ends the connection.
+        assert manager.slow_consumer_closes == 1
+        tail = await _drain_until_eof(stalled)
+    finally:
+        stalled.close()
     # The last frame is a close frame (0x88) carrying code 4008 (0x0FA8).
     assert re.search(rb"\x88.\x0f\xa8", tail[-200:], re.DOTALL) is not None
 

@@ -111,6 +111,8 @@ async def running_stack(
                         log_config=None,
                         ws="websockets-sansio",
                         lifespan="on",
+                        # A socket left open by a failed test must not hold shutdown open.
+                        timeout_graceful_shutdown=5,
                     )
                 )
                 serving = asyncio.create_task(server.serve())
