@@ -220,9 +220,12 @@ async def test_a_stalled_client_does_not_delay_a_healthy_one(
                 await asyncio.sleep(0.01)
         blob = {"blob": "x" * 48_000}  # 14 MB in all: more than the socket buffers hold
 
+        # The healthy client reads while events are produced, as a live client does; only
+        # the stalled one lets its socket back up.
+        reader = asyncio.create_task(read_stored_until(healthy, 300))
         for _ in range(30):
             await append_events(task_id, 10, details=blob)
-        got = await read_stored_until(healthy, 300)
+        got = await reader
         await healthy.close()
 
         assert seqs(got) == list(range(1, 301))
