@@ -39,6 +39,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from agent.cli.db import upgrade_database
@@ -342,7 +343,9 @@ class Stack:
         while True:
             try:
                 return await Client.connect(
-                    self.temporal_address, namespace=self.settings.temporal_namespace
+                    self.temporal_address,
+                    namespace=self.settings.temporal_namespace,
+                    data_converter=pydantic_data_converter,
                 )
             except RuntimeError:
                 if self._temporal is not None and self._temporal.returncode is not None:
