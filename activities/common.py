@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.policies import CHUNK_FLUSH_INTERVAL_SECONDS, LLM_HEARTBEAT_INTERVAL_SECONDS
+from agent.contract.errors import WorkflowErrorType
 from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.notify import publish_ephemeral
@@ -31,12 +32,6 @@ logger = structlog.get_logger(__name__)
 
 CHUNK_MAX_CHARS = 2000
 """A chunk batch is flushed early at this size, keeping each NOTIFY payload small."""
-
-TASK_NOT_FOUND = "TaskNotFoundError"
-"""`ApplicationError.type` of an activity whose task row does not exist (not retryable)."""
-
-MILESTONE_NOT_FOUND = "MilestoneNotFound"
-"""`ApplicationError.type` of an activity whose milestone row does not exist (not retryable)."""
 
 
 def event_key(index: int | str) -> str:
@@ -76,7 +71,7 @@ def draft(
 def task_not_found(task_id: UUID) -> ApplicationError:
     """The non-retryable error of an activity whose task does not exist."""
     return ApplicationError(
-        f"task {task_id} does not exist", type=TASK_NOT_FOUND, non_retryable=True
+        f"task {task_id} does not exist", type=WorkflowErrorType.TASK_NOT_FOUND, non_retryable=True
     )
 
 
@@ -88,7 +83,7 @@ def milestone_not_found(task_id: UUID, key: str) -> ApplicationError:
     """
     return ApplicationError(
         f"milestone {key!r} of task {task_id} does not exist",
-        type=MILESTONE_NOT_FOUND,
+        type=WorkflowErrorType.MILESTONE_NOT_FOUND,
         non_retryable=True,
     )
 

@@ -29,6 +29,7 @@ from activities.models import (
     MilestoneCallInput,
     preview,
 )
+from agent.contract.errors import WorkflowErrorType
 from agent.db.models import Event, Milestone
 from agent.events.types import AgentRole, AgentStatus, EventType
 from agent.llm.tokens import count_message_tokens, count_tokens
@@ -84,7 +85,9 @@ async def compressed_context(session: AsyncSession, task_id: UUID, seq: int) -> 
         )
     ).scalar_one_or_none()
     if row is None or row.type != EventType.LLM_COMPLETE.value:
-        raise ApplicationError(f"compressed context event {seq} not found", type="ContextNotFound")
+        raise ApplicationError(
+            f"compressed context event {seq} not found", type=WorkflowErrorType.CONTEXT_NOT_FOUND
+        )
     return str(row.details.get("text", ""))
 
 

@@ -12,8 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from agent.contract.task import PauseState, ResumeRequest, Totals
 from agent.events.types import AgentRole, MilestoneStatus, TaskComplexity, TaskStatus
-from workflows.models import PauseState, ResumeRequest, Totals
 
 PREVIEW_CHARS = 280
 """Length of the text previews activities hand back to the workflow."""

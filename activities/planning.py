@@ -22,11 +22,11 @@ from activities.calls import (
 from activities.llm_calls import LLMActivityBase
 from activities.models import ClassifyInput, ClassifyOutput, PlanInput, PlanItem, PlanOutput
 from activities.progress import model_routes
+from agent.contract.plan import PlanValidationError, parse_plan_text
 from agent.db.models import Event
 from agent.events.types import AgentRole, EventType, TaskComplexity
 from agent.llm.types import ChatMessage
 from agent.repositories import MilestoneRepository
-from workflows.plan import PlanValidationError, parse_plan_text
 
 logger = structlog.get_logger(__name__)
 

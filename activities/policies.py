@@ -11,6 +11,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from agent.contract.errors import WorkflowErrorType
+
 DB_START_TO_CLOSE_TIMEOUT = timedelta(seconds=30)
 """A state-change activity is a handful of statements in one transaction."""
 
@@ -19,7 +21,7 @@ DB_RETRY_POLICY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=30,
-    non_retryable_error_types=["TaskNotFoundError"],
+    non_retryable_error_types=[WorkflowErrorType.TASK_NOT_FOUND],
 )
 """PostgreSQL restarts and failovers are waited out; a missing task is not."""
 
@@ -37,7 +39,7 @@ LLM_RETRY_POLICY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=6,
-    non_retryable_error_types=["NonRetryableLLMError", "TaskNotFoundError"],
+    non_retryable_error_types=[WorkflowErrorType.TASK_NOT_FOUND],
 )
 """Rate limits and outages are retried with backoff (`Retry-After` wins when given)."""
 

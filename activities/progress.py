@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.common import draft
 from activities.models import ModelChoice
+from agent.contract.task import Totals
 from agent.db.models import Milestone, Task
 from agent.events.types import AgentRole, EventType, MilestoneStatus, TaskComplexity, TaskStatus
 from agent.llm.routing import ModelRouter
 from agent.llm.types import Usage
 from agent.repositories import EventDraft
-from workflows.models import Totals
 
 DONE_STATUSES = frozenset({MilestoneStatus.PASSED, MilestoneStatus.FAILED, MilestoneStatus.SKIPPED})
 """Milestone statuses that count as done in `TASK_PROGRESS`."""

@@ -21,6 +21,7 @@ from activities.models import (
 )
 from activities.progress import model_routes, progress_draft
 from agent.config import Settings
+from agent.contract.task import MilestoneSpec
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType, TaskComplexity, TaskStatus
 from agent.llm.routing import ModelRouter
@@ -33,7 +34,6 @@ from agent.repositories import (
     PromptRepository,
     TaskRepository,
 )
-from workflows.models import MilestoneSpec
 
 logger = structlog.get_logger(__name__)
 

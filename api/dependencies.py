@@ -18,12 +18,13 @@ from starlette.websockets import WebSocket
 from temporalio.client import Client
 
 from agent.config import Settings
+from agent.contract.errors import ErrorCode
+from agent.contract.protocol import CloseCode
 from agent.db.session import DatabaseSessionManager
 from agent.prompts.cache import PromptCache
 from api.auth import ApiKeyResolver, bearer_token
-from api.errors import ApiError, ErrorCode
+from api.errors import ApiError
 from api.ws.manager import WebSocketManager
-from api.ws.protocol import CloseCode
 
 
 def get_session_manager(conn: HTTPConnection) -> DatabaseSessionManager:

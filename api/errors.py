@@ -6,7 +6,6 @@ even that answers with the shape and no traceback.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
+from agent.contract.errors import ErrorCode
 from agent.repositories.errors import (
     InvalidCursorError,
     InvalidPageSizeError,
@@ -28,25 +28,6 @@ from agent.repositories.errors import (
 )
 
 logger = structlog.get_logger(__name__)
-
-
-class ErrorCode(StrEnum):
-    """Stable, machine-readable error codes."""
-
-    VALIDATION_ERROR = "validation_error"
-    INVALID_CURSOR = "invalid_cursor"
-    NOT_FOUND = "not_found"
-    CONFLICT = "conflict"
-    TASK_NOT_PAUSED = "task_not_paused"
-    TASK_FINISHED = "task_finished"
-    RESUME_REJECTED = "resume_rejected"
-    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
-    UNAUTHORIZED = "unauthorized"
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    SERVICE_UNAVAILABLE = "service_unavailable"
-    INTERNAL_ERROR = "internal_error"
-    HTTP_ERROR = "http_error"
 
 
 class ErrorBody(BaseModel):

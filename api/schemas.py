@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.task import Budget, PauseState, PlanEdit, Totals
 from agent.events.types import (
     AgentActivityEvent,
     BreakpointKind,
@@ -15,7 +17,6 @@ from agent.events.types import (
     TaskComplexity,
     TaskStatus,
 )
-from workflows.models import Budget, PauseState, PlanEdit, ResumeAction, Totals
 
 MAX_GOAL_CHARS = 20_000
 MAX_PROMPT_CHARS = 200_000

@@ -8,10 +8,10 @@ from uuid import UUID
 
 from fastapi import Request, Response
 
+from agent.contract.task import Budget, PauseState, Totals
 from agent.db.models import Task
 from agent.events.types import BreakpointKind, TaskComplexity, TaskStatus
 from api.schemas import MilestoneOut, TaskDetail, TaskLinks, TaskOut
-from workflows.models import Budget, PauseState, Totals
 
 JSON_MEDIA_TYPE = "application/json"
 

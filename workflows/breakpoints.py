@@ -21,36 +21,15 @@ from workflows.ui import WorkflowUi
 with workflow.unsafe.imports_passed_through():
     from activities.models import DecisionInput, DecisionOutput, PauseInput
     from activities.task_activities import TaskActivities
+    from agent.contract.breakpoints import ALLOWED_ACTIONS, ResumeAction
+    from agent.contract.errors import WorkflowErrorType
+    from agent.contract.plan import PlanValidationError, apply_edits
+    from agent.contract.task import Budget, PauseState, ResumeRequest
     from agent.events.types import BreakpointKind, TaskStatus
     from agent.temporal import AWAITING_HUMAN, COST_USD, TASK_STATUS
-    from workflows.models import Budget, PauseState, ResumeAction, ResumeRequest
-    from workflows.plan import PlanValidationError, apply_edits
 
 REASON_MAX_CHARS = 1000
 """A breakpoint's reason is cut to this length."""
-
-ALLOWED_ACTIONS: dict[BreakpointKind, frozenset[ResumeAction]] = {
-    # `retry` after the plan asks the planner again with the person's feedback.
-    BreakpointKind.AFTER_PLAN: frozenset(
-        {ResumeAction.CONTINUE, ResumeAction.RETRY, ResumeAction.ABORT}
-    ),
-    BreakpointKind.BEFORE_MILESTONE: frozenset(
-        {ResumeAction.CONTINUE, ResumeAction.SKIP, ResumeAction.ABORT}
-    ),
-    # `retry` after a passed milestone runs it again with the person's feedback.
-    BreakpointKind.AFTER_MILESTONE: frozenset(
-        {ResumeAction.CONTINUE, ResumeAction.RETRY, ResumeAction.ABORT}
-    ),
-    # `continue` accepts the failure: dependants cannot run and the task ends failed.
-    BreakpointKind.ON_FAILURE: frozenset(
-        {ResumeAction.CONTINUE, ResumeAction.RETRY, ResumeAction.SKIP, ResumeAction.ABORT}
-    ),
-    BreakpointKind.BUDGET_EXHAUSTED: frozenset({ResumeAction.CONTINUE, ResumeAction.ABORT}),
-}
-"""Which resume actions fit which breakpoint kind."""
-
-EDITABLE_KINDS: frozenset[BreakpointKind] = frozenset(BreakpointKind)
-"""Plan edits are accepted at every breakpoint (locked milestones excepted)."""
 
 
 class WorkflowBreakpoints(WorkflowUi):
@@ -65,40 +44,46 @@ class WorkflowBreakpoints(WorkflowUi):
         """
         pause = self._pause
         if pause is None or self._stop is not None:
-            raise ApplicationError("the task is not paused", type="TaskNotPaused")
+            raise ApplicationError("the task is not paused", type=WorkflowErrorType.TASK_NOT_PAUSED)
         if self._decision is not None:
-            raise ApplicationError("this breakpoint was already resumed", type="AlreadyResumed")
+            raise ApplicationError(
+                "this breakpoint was already resumed", type=WorkflowErrorType.ALREADY_RESUMED
+            )
         if request.breakpoint_id != pause.breakpoint_id:
             raise ApplicationError(
                 f"the task waits at breakpoint {pause.breakpoint_id!r}, "
                 f"not {request.breakpoint_id!r}",
-                type="WrongBreakpoint",
+                type=WorkflowErrorType.WRONG_BREAKPOINT,
             )
         if request.action not in ALLOWED_ACTIONS[pause.kind]:
             allowed = ", ".join(sorted(a.value for a in ALLOWED_ACTIONS[pause.kind]))
             raise ApplicationError(
                 f"action {request.action.value!r} does not fit a {pause.kind.value} "
                 f"breakpoint (allowed: {allowed})",
-                type="InvalidAction",
+                type=WorkflowErrorType.INVALID_ACTION,
             )
         if request.edits is None:
             return
         if self._plan is None:
-            raise ApplicationError("there is no plan to edit yet", type="InvalidPlanEdit")
+            raise ApplicationError(
+                "there is no plan to edit yet", type=WorkflowErrorType.INVALID_PLAN_EDIT
+            )
         try:
             apply_edits(self._plan, request.edits, self._statuses())
         except PlanValidationError as exc:
-            raise ApplicationError(f"invalid plan edit: {exc}", type="InvalidPlanEdit") from exc
+            raise ApplicationError(
+                f"invalid plan edit: {exc}", type=WorkflowErrorType.INVALID_PLAN_EDIT
+            ) from exc
         if pause.milestone_key is not None and pause.milestone_key in request.edits.remove:
             raise ApplicationError(
                 "cannot remove the milestone the task is paused at; use skip",
-                type="InvalidPlanEdit",
+                type=WorkflowErrorType.INVALID_PLAN_EDIT,
             )
         if pause.kind == BreakpointKind.AFTER_PLAN and request.action == ResumeAction.RETRY:
             raise ApplicationError(
                 "retry after the plan asks the planner for a new plan; send edits with "
                 "continue, or feedback with retry",
-                type="InvalidPlanEdit",
+                type=WorkflowErrorType.INVALID_PLAN_EDIT,
             )
 
     async def _human(

@@ -19,8 +19,8 @@ from workflows.state import EndTaskError, FailureReason, llm_options
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import BudgetBlock, BudgetRemaining, LLMCallInput, LLMCallOutput
+    from agent.contract.task import Totals
     from agent.events.types import BreakpointKind, TaskStatus
-    from workflows.models import Totals
 
 OutT = TypeVar("OutT", bound=LLMCallOutput)
 InT = TypeVar("InT", bound=LLMCallInput)

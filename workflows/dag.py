@@ -29,9 +29,9 @@ with workflow.unsafe.imports_passed_through():
         VerifyOutput,
     )
     from activities.task_activities import TaskActivities
+    from agent.contract.breakpoints import ResumeAction
+    from agent.contract.plan import blocked_milestones, ready_milestones
     from agent.events.types import AgentRole, BreakpointKind, MilestoneStatus, TaskStatus
-    from workflows.models import ResumeAction
-    from workflows.plan import blocked_milestones, ready_milestones
 
 COMPRESSION_TARGET_RATIO = 0.5
 """A compressed context aims at this share of the worker model's context budget."""

@@ -26,9 +26,9 @@ with workflow.unsafe.imports_passed_through():
         LLM_RETRY_POLICY,
         LLM_START_TO_CLOSE_TIMEOUT,
     )
+    from agent.contract.plan import Plan
+    from agent.contract.task import Budget, PauseState, ResumeRequest, TaskInput, Totals
     from agent.events.types import AgentRole, MilestoneStatus, TaskComplexity, TaskStatus
-    from workflows.models import Budget, PauseState, ResumeRequest, TaskInput, Totals
-    from workflows.plan import Plan
 
 
 class FailureReason(StrEnum):

@@ -18,7 +18,6 @@ import asyncio
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
-from workflows.breakpoints import ALLOWED_ACTIONS, EDITABLE_KINDS
 from workflows.dag import COMPRESSION_TARGET_RATIO, WorkflowDag
 from workflows.state import (
     EndTaskError,
@@ -43,6 +42,17 @@ with workflow.unsafe.imports_passed_through():
         SummariseInput,
     )
     from activities.task_activities import TaskActivities
+    from agent.contract.breakpoints import ResumeAction
+    from agent.contract.plan import validate_plan
+    from agent.contract.task import (
+        MilestoneProgress,
+        MilestoneSpec,
+        ResumeRequest,
+        ResumeResult,
+        TaskInput,
+        TaskProgress,
+        TaskResult,
+    )
     from agent.events.types import (
         AgentRole,
         BreakpointKind,
@@ -58,23 +68,10 @@ with workflow.unsafe.imports_passed_through():
         TASK_STATUS,
         USER_ID,
     )
-    from workflows.models import (
-        MilestoneProgress,
-        MilestoneSpec,
-        ResumeAction,
-        ResumeRequest,
-        ResumeResult,
-        TaskInput,
-        TaskProgress,
-        TaskResult,
-    )
-    from workflows.plan import validate_plan
 
 __all__ = [
-    "ALLOWED_ACTIONS",
     "COMPRESSION_TARGET_RATIO",
     "DETAILS_MAX_ROWS",
-    "EDITABLE_KINDS",
     "MAX_PLAN_ATTEMPTS",
     "FailureReason",
     "TaskWorkflow",

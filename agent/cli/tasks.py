@@ -51,7 +51,7 @@ from agent.client import (
 )
 from agent.client.client import EventStreamClosedError
 from agent.client.cursors import CursorStore
-from agent.client.models import MessageKind, MilestoneOut
+from agent.client.models import MilestoneOut
 from agent.client.plan import (
     PlanDocumentError,
     parse_plan_document,
@@ -59,13 +59,15 @@ from agent.client.plan import (
     plan_edit_between,
 )
 from agent.client.view import TERMINAL_EVENTS, MilestoneState, TaskView
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.protocol import CloseCode, MessageKind
+from agent.contract.task import Budget, PauseState, PlanEdit, Totals
 from agent.events.types import (
     AgentActivityEvent,
     BreakpointKind,
     TaskComplexity,
     TaskStatus,
 )
-from workflows.models import Budget, PauseState, PlanEdit, ResumeAction, Totals
 
 T = TypeVar("T")
 
@@ -118,28 +120,6 @@ STATUS_ICON: dict[str, str] = {
     "failed": "✘",
     "skipped": "↷",
 }
-# Mirrors the workflow's validator; the server stays the judge (409 on a mismatch).
-ALLOWED_ACTIONS: dict[BreakpointKind, tuple[ResumeAction, ...]] = {
-    BreakpointKind.AFTER_PLAN: (ResumeAction.CONTINUE, ResumeAction.RETRY, ResumeAction.ABORT),
-    BreakpointKind.BEFORE_MILESTONE: (
-        ResumeAction.CONTINUE,
-        ResumeAction.SKIP,
-        ResumeAction.ABORT,
-    ),
-    BreakpointKind.AFTER_MILESTONE: (
-        ResumeAction.CONTINUE,
-        ResumeAction.RETRY,
-        ResumeAction.ABORT,
-    ),
-    BreakpointKind.ON_FAILURE: (
-        ResumeAction.RETRY,
-        ResumeAction.SKIP,
-        ResumeAction.CONTINUE,
-        ResumeAction.ABORT,
-    ),
-    BreakpointKind.BUDGET_EXHAUSTED: (ResumeAction.CONTINUE, ResumeAction.ABORT),
-}
-
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
@@ -419,7 +399,7 @@ class Prompter:
         Returns:
             The decision.
         """
-        actions = [a.value for a in ALLOWED_ACTIONS.get(pause.kind, tuple(ResumeAction))]
+        actions = [a.value for a in pause.allowed_actions]
         if milestones and ResumeAction.CONTINUE.value in actions:
             actions.insert(1, EDIT_ACTION)
         default = actions[0]
@@ -744,7 +724,11 @@ def _follow_exit(ctx: CliContext, coro: Awaitable[FollowExit]) -> None:
         code = asyncio.run(main())
     except ApiRequestError as exc:
         ctx.err.print(f"[red]error:[/] {exc.status} {escape(exc.code)}: {escape(exc.message)}")
-        code = FollowExit.USAGE if exc.status in (401, 404, 4401, 4404, 422) else FollowExit.FAILED
+        code = (
+            FollowExit.USAGE
+            if exc.status in (401, 404, CloseCode.UNAUTHORIZED, CloseCode.NOT_FOUND, 422)
+            else FollowExit.FAILED
+        )
     except EventStreamClosedError as exc:
         ctx.err.print(f"[red]error:[/] {escape(str(exc))}")
         code = FollowExit.FAILED

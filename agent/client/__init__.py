@@ -6,7 +6,6 @@ the documented wire format, never on server internals.
 
 from agent.client.client import AgentApiClient, ApiRequestError, EventStreamClosedError
 from agent.client.models import (
-    ConsoleConfig,
     EventPage,
     MilestoneOut,
     ResumeOut,
@@ -16,6 +15,7 @@ from agent.client.models import (
     TaskPage,
 )
 from agent.client.target import ApiTarget, ApiTargetError, resolve_target
+from agent.contract.protocol import ConsoleConfig
 
 __all__ = [
     "AgentApiClient",

@@ -24,9 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from agent.client.models import (
     CancelOut,
-    ConsoleConfig,
     EventPage,
-    MessageKind,
     ResumeOut,
     StreamMessage,
     TaskDetail,
@@ -34,8 +32,10 @@ from agent.client.models import (
     TaskPage,
 )
 from agent.client.target import ApiTarget
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.protocol import CONSOLE_CONFIG_PATH, CloseCode, ConsoleConfig, MessageKind
+from agent.contract.task import Budget, PlanEdit
 from agent.events.types import BreakpointKind, TaskComplexity, TaskStatus
-from workflows.models import Budget, PlanEdit, ResumeAction
 
 logger = structlog.get_logger(__name__)
 
@@ -45,10 +45,6 @@ WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 RECONNECT_BASE_DELAY_SECONDS = 0.2
 RECONNECT_MAX_DELAY_SECONDS = 5.0
 DEFAULT_MAX_RECONNECTS = 60
-CONSOLE_CONFIG_PATH = "/console/config.json"
-
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_NOT_FOUND = 4404
 
 
 class ApiRequestError(Exception):
@@ -325,9 +321,9 @@ class AgentApiClient:
             except (OSError, TimeoutError, WebSocketException) as exc:
                 logger.debug("event_socket_error", error=repr(exc))
                 code = None
-            if code == CLOSE_UNAUTHORIZED:
+            if code == CloseCode.UNAUTHORIZED:
                 raise ApiRequestError(code, "unauthorized", "the API key was refused")
-            if code == CLOSE_NOT_FOUND:
+            if code == CloseCode.NOT_FOUND:
                 raise ApiRequestError(code, "not_found", f"task {task_id} not found")
             failures += 1
             if failures > max_reconnects:

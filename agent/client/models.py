@@ -1,18 +1,20 @@
 """Response bodies as a client reads them: unknown fields are ignored (newer servers).
 
 Shared contract types (budgets, totals, pause state, plan edits) come from
-`workflows.models`, the workflow's public contract.
+`agent.contract.task`, the workflow's public contract.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.protocol import MessageKind
+from agent.contract.task import Budget, PauseState, Totals
 from agent.events.types import (
     AgentActivityEvent,
     BreakpointKind,
@@ -20,7 +22,6 @@ from agent.events.types import (
     TaskComplexity,
     TaskStatus,
 )
-from workflows.models import Budget, PauseState, ResumeAction, Totals
 
 
 class _Response(BaseModel):
@@ -105,23 +106,6 @@ class CancelOut(_Response):
     task_id: UUID
     status: TaskStatus
     cancel_requested: bool
-
-
-class ConsoleConfig(_Response):
-    """Public, non-secret hints the server gives its clients (`/console/config.json`)."""
-
-    temporal_ui_url: str | None = None
-    temporal_namespace: str = "default"
-
-
-class MessageKind(StrEnum):
-    """Values of the `kind` field of an event socket message."""
-
-    EVENT = "event"
-    EPHEMERAL = "ephemeral"
-    CAUGHT_UP = "caught_up"
-    PING = "ping"
-    PONG = "pong"
 
 
 class StreamMessage(_Response):

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.client.models import MilestoneOut
-from workflows.models import MilestoneChange, MilestoneSpec, PlanEdit
+from agent.contract.task import MilestoneChange, MilestoneSpec, PlanEdit
 
 
 class PlanDocumentError(ValueError):

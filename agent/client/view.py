@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from agent.client.models import TaskDetail
+from agent.contract.task import PauseState, Totals
 from agent.events.types import AgentActivityEvent, EventType, MilestoneStatus, TaskStatus
-from workflows.models import PauseState, Totals
 
 RECENT_EVENTS = 8
 STREAM_TAIL_CHARS = 4000

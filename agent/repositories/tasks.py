@@ -63,7 +63,7 @@ class UsageTotals:
 
 
 class MilestoneSpecLike(Protocol):
-    """What `replace_plan` reads from a plan entry (e.g. `workflows.models.MilestoneSpec`)."""
+    """What `replace_plan` reads from a plan entry (e.g. `agent.contract.task.MilestoneSpec`)."""
 
     @property
     def key(self) -> str:

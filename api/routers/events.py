@@ -10,9 +10,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, WebSocket
 
+from agent.contract.protocol import CloseCode
 from agent.repositories.tasks import TaskRepository
 from api.dependencies import CurrentUserId, SessionManager, WSManager
-from api.ws.protocol import CloseCode
 
 router = APIRouter(tags=["events"])
 

@@ -10,11 +10,12 @@ from uuid import UUID
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from agent.contract.errors import ErrorCode, WorkflowErrorType
+from agent.contract.task import ResumeRequest, ResumeResult
 from agent.db.models import Task
 from agent.events.types import TaskStatus
-from api.errors import ApiError, ErrorCode
+from api.errors import ApiError
 from api.schemas import ResumeBody
-from workflows.models import ResumeRequest, ResumeResult
 from workflows.task_workflow import TaskWorkflow
 
 UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
@@ -62,7 +63,7 @@ async def resume_workflow(
         error_type = getattr(cause, "type", None)
         code = (
             ErrorCode.TASK_NOT_PAUSED
-            if error_type == "TaskNotPaused"
+            if error_type == WorkflowErrorType.TASK_NOT_PAUSED
             else ErrorCode.RESUME_REJECTED
         )
         raise ApiError(HTTPStatus.CONFLICT, code, reason, {"type": error_type}) from exc

@@ -14,13 +14,14 @@ from temporalio.common import WorkflowIDConflictPolicy as ConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy as ReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from agent.contract.errors import ErrorCode
+from agent.contract.task import TaskInput
 from agent.db.models import Task
 from agent.events.types import TaskStatus
 from agent.repositories.tasks import TaskRepository
 from agent.temporal import TASK_STATUS, USER_ID
-from api.errors import ApiError, ErrorCode
+from api.errors import ApiError
 from api.schemas import TaskCreate
-from workflows.models import TaskInput
 from workflows.task_workflow import TaskWorkflow
 
 logger = structlog.get_logger(__name__)

@@ -1,8 +1,8 @@
 """The web console: static files (no build step) served by the API.
 
 `GET /` is the console's page, `/console/*` its scripts and styles, and
-`GET /console/config.json` the public hints it needs (the Temporal UI address). The
-console itself talks to the API only through the public HTTP API and event socket.
+`GET /console/config.json` the public hints it needs (the Temporal UI address, the socket
+close codes). The console itself talks to the API only through the public HTTP API and event socket.
 """
 
 from __future__ import annotations
@@ -12,20 +12,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
 
 from agent.config import Settings
+from agent.contract.protocol import CONSOLE_CONFIG_PATH, ConsoleConfig
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 CONSOLE_PREFIX = "/console"
 INDEX_FILE = "index.html"
-
-
-class ConsoleConfig(BaseModel):
-    """Public, non-secret hints for clients (no key needed)."""
-
-    temporal_ui_url: str | None
-    temporal_namespace: str
 
 
 def mount_console(app: FastAPI, settings: Settings) -> None:
@@ -48,7 +41,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
 
     app.add_api_route("/", console_index, include_in_schema=False, methods=["GET"])
     app.add_api_route(
-        f"{CONSOLE_PREFIX}/config.json",
+        CONSOLE_CONFIG_PATH,
         console_config,
         include_in_schema=False,
         methods=["GET"],

@@ -12,10 +12,9 @@ import json
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from agent.contract.protocol import CloseCode, MessageKind
 from api.ws.protocol import (
-    CloseCode,
     LiveEvent,
-    MessageKind,
     caught_up_message,
     control_message,
 )

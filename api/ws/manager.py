@@ -14,9 +14,9 @@ from uuid import UUID
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from agent.contract.protocol import CloseCode
 from agent.events.types import AgentActivityEvent
 from api.ws.connection import close_socket, receive_pings, send_events
-from api.ws.protocol import CloseCode
 from api.ws.streams import EventStream, SessionStream, StoredEventSource, TaskStream
 from api.ws.subscriptions import StreamScope, Subscription, SubscriptionRegistry
 

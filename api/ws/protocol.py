@@ -12,37 +12,15 @@ Server -> client messages are JSON objects with a ``kind``:
 - ``{"kind": "ping"}``: keep-alive, sent when the socket has been idle for the ping interval.
 - ``{"kind": "pong"}``: the answer to a client's ``{"kind": "ping"}``.
 
-Close codes are listed in `CloseCode`.
+Message kinds and close codes are part of the contract (`agent.contract.protocol`).
 """
 
 from __future__ import annotations
 
 import json
-from enum import IntEnum, StrEnum
 
+from agent.contract.protocol import MessageKind
 from agent.events.types import AgentActivityEvent
-
-
-class CloseCode(IntEnum):
-    """WebSocket close codes the event sockets use."""
-
-    NORMAL = 1000
-    SERVER_SHUTDOWN = 1001
-    INTERNAL_ERROR = 1011
-    SLOW_CONSUMER = 4008
-    """The client's queue overflowed; reconnect with ``after_seq`` = last cursor seen."""
-    UNAUTHORIZED = 4401
-    NOT_FOUND = 4404
-
-
-class MessageKind(StrEnum):
-    """Values of the ``kind`` field of a socket message."""
-
-    EVENT = "event"
-    EPHEMERAL = "ephemeral"
-    CAUGHT_UP = "caught_up"
-    PING = "ping"
-    PONG = "pong"
 
 
 class LiveEvent:

@@ -11,8 +11,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.agent_activities import AgentActivities
-from activities.common import MILESTONE_NOT_FOUND
 from activities.models import BudgetRemaining, ExecuteInput, ExecuteOutcome, PlanInput
+from agent.contract.errors import WorkflowErrorType
 from agent.db.models import Event, Milestone
 from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
@@ -161,7 +161,7 @@ async def test_execute_of_a_missing_milestone_fails_without_retry(
             )
 
     # Assert
-    assert raised.value.type == MILESTONE_NOT_FOUND
+    assert raised.value.type == WorkflowErrorType.MILESTONE_NOT_FOUND
     assert raised.value.non_retryable
     assert "'m1'" in str(raised.value)
     assert str(task.id) in str(raised.value)

@@ -19,11 +19,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from agent.config import Settings, to_libpq_url
+from agent.contract.protocol import CloseCode
 from agent.db.session import DatabaseSessionManager
 from agent.events.notify import publish_ephemeral
 from agent.events.types import AgentActivityEvent, EventType
 from agent.repositories.tasks import TaskRepository
-from api.ws.protocol import CloseCode
 from tests.api.conftest import ApiUser, EventAppender, RunningApi
 
 WAIT_SECONDS = 30.0

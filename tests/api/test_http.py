@@ -279,8 +279,8 @@ async def test_get_task_issues_a_fixed_number_of_statements(
 ) -> None:
     from sqlalchemy import event
 
+    from agent.contract.task import MilestoneSpec
     from agent.repositories.tasks import MilestoneRepository
-    from workflows.models import MilestoneSpec
 
     counts: dict[int, int] = {}
     engine = api.app.state.db.engine.sync_engine

@@ -26,6 +26,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from agent.config import Settings
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.task import Budget, TaskInput, TaskResult
 from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import BreakpointKind, TaskComplexity
@@ -35,7 +37,6 @@ from agent.llm.simulator.server import SimulatorServer
 from agent.repositories import TaskRepository, UserRepository
 from agent.temporal import ensure_search_attributes
 from agent.worker import build_worker
-from workflows.models import Budget, ResumeAction, TaskInput, TaskResult
 from workflows.task_workflow import TaskWorkflow
 
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"

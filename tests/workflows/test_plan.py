@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.events.types import MilestoneStatus
-from workflows.models import MAX_MILESTONES, MilestoneChange, MilestoneSpec, PlanEdit
-from workflows.plan import (
+from agent.contract.plan import (
     PlanValidationError,
     apply_edits,
     blocked_milestones,
@@ -16,6 +14,8 @@ from workflows.plan import (
     topological_order,
     validate_plan,
 )
+from agent.contract.task import MAX_MILESTONES, MilestoneChange, MilestoneSpec, PlanEdit
+from agent.events.types import MilestoneStatus
 
 
 def spec(key: str, *deps: str) -> MilestoneSpec:

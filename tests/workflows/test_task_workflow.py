@@ -16,19 +16,19 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpda
 from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError
 
-from agent.db.models import BreakpointDecision, Milestone, Task
-from agent.events.types import BreakpointKind, EventType, MilestoneStatus, TaskStatus
-from tests.workflows.conftest import Engine, EngineFactory
-from workflows.models import (
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.task import (
     Budget,
     MilestoneChange,
     MilestoneSpec,
     PauseState,
     PlanEdit,
-    ResumeAction,
     ResumeRequest,
     TaskResult,
 )
+from agent.db.models import BreakpointDecision, Milestone, Task
+from agent.events.types import BreakpointKind, EventType, MilestoneStatus, TaskStatus
+from tests.workflows.conftest import Engine, EngineFactory
 from workflows.task_workflow import TaskWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

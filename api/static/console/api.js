@@ -3,8 +3,8 @@
 const KEY_STORAGE = "agent.apiKey";
 const RECONNECT_BASE_MS = 250;
 const RECONNECT_MAX_MS = 5000;
-export const CLOSE_UNAUTHORIZED = 4401;
-export const CLOSE_NOT_FOUND = 4404;
+// The socket close codes come from the server (`/console/config.json`), never a copy here.
+let closeCodes = {};
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -71,7 +71,9 @@ export const api = {
   cancel: (id) => request("POST", `/v1/tasks/${id}/cancel`),
   config: async () => {
     const response = await fetch("/console/config.json");
-    return response.ok ? response.json() : {};
+    const config = response.ok ? await response.json() : {};
+    closeCodes = config.close_codes || {};
+    return config;
   },
 };
 
@@ -117,8 +119,8 @@ export class EventStream {
     };
     socket.onclose = (event) => {
       if (this.closed) return;
-      if (event.code === CLOSE_UNAUTHORIZED || event.code === CLOSE_NOT_FOUND) {
-        this.handlers.onState?.(event.code === CLOSE_UNAUTHORIZED ? "unauthorized" : "not found");
+      if (event.code === closeCodes.unauthorized || event.code === closeCodes.not_found) {
+        this.handlers.onState?.(event.code === closeCodes.unauthorized ? "unauthorized" : "not found");
         return;
       }
       this.failures += 1;

@@ -8,14 +8,6 @@ const SNAPSHOT_DEBOUNCE_MS = 250;
 const TIMELINE_MAX = 500;
 const STREAM_TAIL_CHARS = 3000;
 const BREAKPOINTS = ["after_plan", "before_milestone", "after_milestone", "on_failure", "budget_exhausted"];
-// Mirrors the workflow's validator; the server stays the judge (409 on a mismatch).
-const ALLOWED_ACTIONS = {
-  after_plan: ["continue", "retry", "abort"],
-  before_milestone: ["continue", "skip", "abort"],
-  after_milestone: ["continue", "retry", "abort"],
-  on_failure: ["retry", "skip", "continue", "abort"],
-  budget_exhausted: ["continue", "abort"],
-};
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const TERMINAL_EVENTS = new Set(["TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED"]);
 // Stored events after which the page re-reads the task (statuses, totals, plan).
@@ -187,7 +179,8 @@ export function planEditBetween(milestones, edited) {
 
 function resumeForm(task, onDone) {
   const pause = task.paused;
-  const actions = ALLOWED_ACTIONS[pause.kind] || ["continue", "abort"];
+  // The server says which actions fit this breakpoint (the pause state's allowed_actions).
+  const actions = pause.allowed_actions;
   const status = h("div", { class: "form-status" });
   const editor = h("textarea", { name: "plan", rows: 12, spellcheck: "false", class: "plan-editor", id: "plan-editor" }, planDocument(task.milestones));
   const editToggle = h("input", { type: "checkbox", name: "edit", id: "edit-plan" });

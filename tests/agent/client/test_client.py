@@ -11,13 +11,15 @@ from pydantic import SecretStr
 
 from agent.client import AgentApiClient, ApiRequestError, ApiTarget, ApiTargetError, resolve_target
 from agent.client.cursors import CursorStore
-from agent.client.models import MessageKind, MilestoneOut
+from agent.client.models import MilestoneOut
 from agent.client.plan import PlanDocument, parse_plan_document, plan_document, plan_edit_between
 from agent.config import Settings
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.protocol import MessageKind
+from agent.contract.task import MilestoneSpec
 from agent.events.types import BreakpointKind, EventType, MilestoneStatus, TaskStatus
 from agent.stack.info import StackInfo
 from tests.agent.client.stack import RunningStack
-from workflows.models import MilestoneSpec, ResumeAction
 
 GOAL = "Write a short report on durable execution [milestones=2]"
 

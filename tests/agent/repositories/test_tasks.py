@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.contract.task import MilestoneSpec
 from agent.db.models import User
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import MilestoneStatus, TaskStatus
@@ -22,7 +23,6 @@ from agent.repositories import (
     workflow_id_for,
 )
 from tests.agent.repositories.conftest import StatementCounter, TaskFactory
-from workflows.models import MilestoneSpec
 
 
 def _plan(count: int) -> list[MilestoneSpec]:

@@ -6,24 +6,15 @@ Pure Pydantic types, safe to import from workflow code (sandbox), activities and
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
+from agent.contract.breakpoints import ResumeAction, allowed_actions
 from agent.events.types import BreakpointKind, MilestoneStatus, TaskComplexity, TaskStatus
 
 MILESTONE_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_MILESTONES = 100
-
-
-class ResumeAction(StrEnum):
-    """What a person decides at a breakpoint."""
-
-    CONTINUE = "continue"
-    RETRY = "retry"
-    SKIP = "skip"
-    ABORT = "abort"
 
 
 class Budget(BaseModel):
@@ -129,6 +120,12 @@ class PauseState(BaseModel):
     hit_at: datetime
     timeout_at: datetime | None = None
     default_action: ResumeAction | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def allowed_actions(self) -> list[ResumeAction]:
+        """The resume actions that fit this breakpoint (clients offer these, nothing else)."""
+        return list(allowed_actions(self.kind))
 
 
 class MilestoneProgress(BaseModel):

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from agent.contract.task import MAX_MILESTONES, MilestoneChange, MilestoneSpec, PlanEdit
 from agent.events.types import MilestoneStatus
-from workflows.models import MAX_MILESTONES, MilestoneChange, MilestoneSpec, PlanEdit
 
 MIN_MILESTONES = 1
 
