@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from agent.cli import api, bench, chaos, db, keys, sim, stack, tasks, worker
+from agent.cli import api, bench, chaos, db, keys, replay, sim, stack, tasks, worker
 
 app = typer.Typer(
     name="agent",
@@ -13,7 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (stack, db, keys, sim, api, worker, tasks, bench, chaos):
+for module in (stack, db, keys, sim, api, worker, tasks, replay, bench, chaos):
     module.register(app)
 
 

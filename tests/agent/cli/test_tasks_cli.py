@@ -49,11 +49,14 @@ async def stack(
         yield running
 
 
-def _env(stack: RunningStack | None, data_dir: Path) -> dict[str, str]:
+def _env(
+    stack: RunningStack | None, data_dir: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_")}
     env.update({"AGENT_DATA_DIR": str(data_dir), "AGENT_LOG_LEVEL": "WARNING", "COLUMNS": "120"})
     if stack is not None:
         env.update({"AGENT_API_URL": stack.api_url, "AGENT_API_KEY": stack.api_key})
+    env.update(extra or {})
     return env
 
 
@@ -76,9 +79,11 @@ async def _finish(process: asyncio.subprocess.Process) -> Result:
     return Result(process.returncode, out.decode(), err.decode())
 
 
-async def agent(stack: RunningStack | None, data_dir: Path, *args: str) -> Result:
+async def agent(
+    stack: RunningStack | None, data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> Result:
     """Run `agent ARGS` to its end (the servers keep running in this event loop)."""
-    return await _finish(await _spawn(_env(stack, data_dir), data_dir, *args))
+    return await _finish(await _spawn(_env(stack, data_dir, env), data_dir, *args))
 
 
 async def test_run_follow_auto_resume_shows_plan_and_summary(
