@@ -10,9 +10,9 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from agent.contract.errors import ErrorCode
+from agent.contract.protocol import CloseCode
 from agent.repositories.errors import (
     InvalidCursorError,
     InvalidPageSizeError,
@@ -197,11 +198,36 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+CLOSE_REASON_MAX_BYTES = 123
+"""RFC 6455 caps a close frame's reason at 123 bytes."""
+
+
+async def _websocket_validation_error(websocket: WebSocket, exc: Exception) -> None:
+    """Close a socket whose query is invalid with 4422 and a reason naming the field.
+
+    Without this, Starlette refuses the handshake with a bare HTTP 403 that says nothing.
+    """
+    assert isinstance(exc, WebSocketRequestValidationError)
+    problems = [
+        f"{_field_path(error.get('loc', ()))}: {error.get('msg', '')}" for error in exc.errors()
+    ]
+    reason = "; ".join(problems).encode()[:CLOSE_REASON_MAX_BYTES].decode(errors="ignore")
+    await websocket.accept()
+    await websocket.close(code=CloseCode.INVALID_REQUEST, reason=reason)
+
+
+def _field_path(location: Any) -> str:
+    """`("query", "after_seq")` -> `after_seq`: the field a client can fix."""
+    parts = [str(part) for part in location if part not in ("query", "path", "body")]
+    return ".".join(parts) or "request"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that render every error in the one shape."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(WebSocketRequestValidationError, _websocket_validation_error)
     app.add_exception_handler(RecordNotFoundError, _not_found)
     app.add_exception_handler(InvalidCursorError, _invalid_cursor)
     app.add_exception_handler(InvalidPageSizeError, _invalid_page_size)

@@ -308,9 +308,10 @@ class AgentApiClient:
                                 continue
                             cursor = message.cursor if message.cursor is not None else cursor
                         yield message
-                    code = socket.close_code
+                    code, reason = socket.close_code, socket.close_reason or ""
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
+                reason = exc.rcvd.reason if exc.rcvd is not None else ""
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
@@ -325,6 +326,8 @@ class AgentApiClient:
                 raise ApiRequestError(code, "unauthorized", "the API key was refused")
             if code == CloseCode.NOT_FOUND:
                 raise ApiRequestError(code, "not_found", f"task {task_id} not found")
+            if code == CloseCode.INVALID_REQUEST:
+                raise ApiRequestError(code, "validation_error", f"event socket refused: {reason}")
             failures += 1
             if failures > max_reconnects:
                 raise EventStreamClosedError(f"event socket closed (last code {code}); gave up")

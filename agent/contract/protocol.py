@@ -22,6 +22,8 @@ class CloseCode(IntEnum):
     """The client's queue overflowed; reconnect with ``after_seq`` = last cursor seen."""
     UNAUTHORIZED = 4401
     NOT_FOUND = 4404
+    INVALID_REQUEST = 4422
+    """A query parameter is invalid (e.g. ``after_seq``); the close reason names it."""
 
 
 class MessageKind(StrEnum):
