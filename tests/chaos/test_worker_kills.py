@@ -84,10 +84,16 @@ PHASE_WAIT_SECONDS = 30.0
 
 async def _kill_loop(
     cluster: Cluster, task_ids: list[uuid.UUID], kills: int, rng: random.Random
-) -> tuple[Counter[uuid.UUID], Counter[str]]:
-    """Kill the worker `kills` times, each when some task is in the next target phase."""
+) -> tuple[Counter[uuid.UUID], Counter[str], list[str]]:
+    """Kill the worker `kills` times, each when some task is in the next target phase.
+
+    Returns:
+        Kills seen per task, tasks per phase at the kills, and one line per kill that did
+        not land in every phase of its target (the suite asserts there is none).
+    """
     per_task: Counter[uuid.UUID] = Counter()
     phases_hit: Counter[str] = Counter()
+    missed: list[str] = []
     for number in range(kills):
         target = TARGET_PHASES[number % len(TARGET_PHASES)]
         before = await _total_seq(cluster, task_ids)
@@ -107,12 +113,18 @@ async def _kill_loop(
                 break
             await asyncio.sleep(0.02)
         if not phases:
+            missed.append(f"kill {number + 1}: every task had finished")
             break
+        if not target <= set(phases.values()):
+            missed.append(
+                f"kill {number + 1}: wanted {sorted(target)}, tasks were in "
+                f"{sorted(set(phases.values()))}"
+            )
         cluster.kill_workers()
         cluster.start_worker()
         per_task.update(phases.keys())
         phases_hit.update(phases.values())
-    return per_task, phases_hit
+    return per_task, phases_hit, missed
 
 
 async def _run(cluster: Cluster, n_tasks: int, kills: int, seed: int) -> None:
@@ -127,7 +139,7 @@ async def _run(cluster: Cluster, n_tasks: int, kills: int, seed: int) -> None:
         expected = {i: reference[t] for i, t in zip(task_ids, templates, strict=True)}
         followers = follow_all(cluster.ws_url, owner.key, task_ids)
         follower_tasks = [asyncio.create_task(f.run()) for f in followers]
-        per_task, phases = await _kill_loop(cluster, task_ids, kills, rng)
+        per_task, phases, missed = await _kill_loop(cluster, task_ids, kills, rng)
         counts = Counter(per_task[t] for t in task_ids)
         print(
             f"worker kills: {kills}; unfinished tasks hit per phase: {dict(phases)}; "
@@ -139,6 +151,10 @@ async def _run(cluster: Cluster, n_tasks: int, kills: int, seed: int) -> None:
     finally:
         await api.aclose()
     assert report.violations == []
+    assert missed == [], "kills that missed their phase"
+    for number in range(kills):
+        for phase in TARGET_PHASES[number % len(TARGET_PHASES)]:
+            assert phases[phase] >= 1, f"no kill landed in {phase}: {dict(phases)}"
     killed = [per_task[t] for t in task_ids]
     assert min(killed) >= 1, f"a task saw no kill: {killed}"
     assert max(killed) <= kills
