@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -47,6 +48,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """An admin key may change what every tenant shares (the system prompts)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -70,6 +73,8 @@ class Task(TimestampMixin, Base):
     status: Mapped[TaskStatus] = mapped_column(String(32), default=TaskStatus.PENDING)
     workflow_id: Mapped[str] = mapped_column(String(255), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the create request; an `Idempotency-Key` replay must match it."""
     breakpoints: Mapped[list[str]] = mapped_column(JSONB, default=list)
     max_parallel: Mapped[int] = mapped_column(Integer, default=4)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)

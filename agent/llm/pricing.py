@@ -7,6 +7,8 @@ import re
 import structlog
 
 from agent.config import ModelPrice, Settings
+from agent.events.types import AgentRole, TaskComplexity
+from agent.llm.routing import ModelRouter
 from agent.llm.types import Usage
 
 logger = structlog.get_logger(__name__)
@@ -80,3 +82,22 @@ class PriceTable:
             usage.input_tokens * price.input_per_million
             + usage.output_tokens * price.output_per_million
         ) / TOKENS_PER_PRICE_UNIT
+
+
+def unpriced_models(settings: Settings, complexity: TaskComplexity | None) -> list[str]:
+    """The models a task may call that have no price, so a USD budget cannot bound them.
+
+    Args:
+        settings: The routes (`AGENT_MODEL_ROUTES`) and prices (`AGENT_MODEL_PRICES`).
+        complexity: The task's complexity; None means the classifier chooses, so every
+            complexity's routes (and the classifier's) count.
+
+    Returns:
+        The unpriced model names, sorted (empty when every model has a price).
+    """
+    router = ModelRouter(settings)
+    prices = PriceTable(settings)
+    complexities = [complexity] if complexity is not None else list(TaskComplexity)
+    roles = [role for role in AgentRole if complexity is None or role is not AgentRole.CLASSIFIER]
+    models = {router.route(c, role).model for c in complexities for role in roles}
+    return sorted(model for model in models if prices.price(model) is None)

@@ -36,7 +36,7 @@ from api.schemas import (
     TaskPage,
 )
 from api.services.task_control import cancel_workflow, resume_workflow
-from api.services.task_creation import create_and_start_task
+from api.services.task_creation import check_budget_is_enforceable, create_and_start_task
 from api.services.task_detail import load_task_detail
 from api.task_views import json_response, to_task_detail, to_task_out
 
@@ -85,6 +85,7 @@ async def create_task(
     created (header `Idempotent-Replayed: true`) and starts its workflow if the first
     attempt did not get that far.
     """
+    check_budget_is_enforceable(body, settings)
     task, created = await create_and_start_task(
         db, client, settings.task_queue, user_id, body, idempotency_key
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -14,10 +16,12 @@ from temporalio.common import WorkflowIDConflictPolicy as ConflictPolicy
 from temporalio.common import WorkflowIDReusePolicy as ReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from agent.config import Settings
 from agent.contract.errors import ErrorCode
 from agent.contract.task import TaskInput
 from agent.db.models import Task
 from agent.events.types import TaskStatus
+from agent.llm.pricing import unpriced_models
 from agent.repositories.tasks import TaskRepository
 from agent.temporal import TASK_STATUS, USER_ID
 from api.errors import ApiError
@@ -67,6 +71,7 @@ async def create_and_start_task(
         ApiError: 409 when the key was already used for a different request.
     """
     repo = TaskRepository(db)
+    request_hash = request_fingerprint(body)
     fields: dict[str, Any] = {
         "session_id": body.session_id,
         "goal": body.goal,
@@ -77,17 +82,21 @@ async def create_and_start_task(
         "max_attempts": body.max_attempts,
         "max_cost_usd": body.budget.max_cost_usd,
         "max_tokens": body.budget.max_tokens,
+        "request_hash": request_hash,
     }
     if idempotency_key is not None:
         task, created = await repo.create_idempotent(
             user_id=user_id, idempotency_key=idempotency_key, **fields
         )
-        if not created and not _same_request(task, body):
+        if not created and task.request_hash != request_hash:
+            existing_id = task.id  # read before the rollback expires the row
             await db.rollback()
             raise ApiError(
                 HTTPStatus.CONFLICT,
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                "this Idempotency-Key was already used for a different request",
+                "this Idempotency-Key was already used for a different request (another "
+                "goal, session, budget, breakpoints or option); use a new key",
+                {"task_id": str(existing_id)},
             )
     else:
         task, created = await repo.create(user_id=user_id, **fields), True
@@ -98,8 +107,37 @@ async def create_and_start_task(
     return CreatedTask(task, created)
 
 
-def _same_request(task: Task, body: TaskCreate) -> bool:
-    return task.goal == body.goal and task.session_id == body.session_id
+def request_fingerprint(body: TaskCreate) -> str:
+    """SHA-256 of the whole validated request, as an `Idempotency-Key` replay must match it.
+
+    Computed over the canonical JSON of the parsed body (defaults filled in, keys sorted),
+    so formatting and field order do not matter, but any value does.
+    """
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_budget_is_enforceable(body: TaskCreate, settings: Settings) -> None:
+    """Refuse a USD budget that some model of the task could not be charged against.
+
+    Raises:
+        ApiError: 422 naming the unpriced models and `AGENT_MODEL_PRICES`.
+    """
+    if body.budget.max_cost_usd is None:
+        return
+    missing = unpriced_models(settings, body.complexity)
+    if not missing:
+        return
+    message = (
+        f"budget.max_cost_usd cannot be enforced: no price for {', '.join(missing)}; "
+        "set their prices in AGENT_MODEL_PRICES or limit the task with budget.max_tokens"
+    )
+    raise ApiError(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        ErrorCode.VALIDATION_ERROR,
+        message,
+        [{"loc": ["body", "budget", "max_cost_usd"], "msg": message, "type": "unpriced_model"}],
+    )
 
 
 def _task_input(task: Task, body: TaskCreate) -> TaskInput:
