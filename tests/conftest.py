@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from agent.cli.db import upgrade_database
 from agent.config import to_libpq_url
+from agent.db.migrate import upgrade_database
 from agent.db.session import DatabaseSessionManager
 from agent.stack.postgres import EmbeddedPostgres
 from agent.stack.redis import EmbeddedRedis

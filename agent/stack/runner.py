@@ -42,8 +42,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from agent.cli.db import upgrade_database
 from agent.config import Settings, to_libpq_url
+from agent.db.migrate import upgrade_database
 from agent.stack.dev_key import ensure_dev_api_key
 from agent.stack.info import STACK_FILE_NAME, StackInfo
 from agent.stack.lock import DataDirLock

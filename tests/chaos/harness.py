@@ -31,8 +31,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from agent.cli.db import upgrade_database
 from agent.config import Settings, to_asyncpg_url
+from agent.db.migrate import upgrade_database
 from agent.db.session import DatabaseSessionManager
 from agent.repositories.users import ApiKeyRepository, UserRepository
 from agent.stack.ports import free_port, wait_for_port

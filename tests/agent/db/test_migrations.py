@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from agent.cli.db import downgrade_database, upgrade_database
 from agent.db import models  # noqa: F401
 from agent.db.base import Base
+from agent.db.migrate import downgrade_database, upgrade_database
 
 EXPECTED_TABLES = {
     "users",
