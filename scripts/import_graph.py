@@ -1,4 +1,4 @@
-"""Print which top-level parts of the project import which (`uv run python scripts/import_graph.py`).
+"""Print which top-level parts of the project import which (`python scripts/import_graph.py`).
 
 A part is a root package (`api`, `workflows`, `activities`, `bench`) or a direct child of
 `agent` (`agent.cli`, `agent.db`, ...); `agent.llm.simulator` counts apart from `agent.llm`
