@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from agent.cli.tasks import FollowExit
+from agent.cli.exit_codes import FollowExit
 from agent.llm.simulator.config import SimulatorConfig
 from tests.agent.client.stack import RunningStack, running_stack
 
