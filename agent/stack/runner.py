@@ -11,11 +11,13 @@ the next start), then every service in parallel, all within `SHUTDOWN_BUDGET_SEC
 children's pids are kept in `DIR/children.json`, so if `agent up` itself is killed
 (SIGKILL), the next start on the same directory stops what it left behind.
 
-Failure policy: a server (PostgreSQL, Redis, Temporal, simulator) that dies takes the whole
-stack down with a non-zero exit, since nothing useful runs without it. The worker and the
-API are stateless, so after the stack was ready each may be restarted up to
-`MAX_RESTARTS` times (a crash loop still ends the stack); any death during start-up fails
-the start.
+Failure policy (`agent.stack.watch`): a dead server takes the stack down with a non-zero
+exit; the worker and the API may be restarted a few times once the stack was ready.
+
+Over 400 lines because `Stack` is one lifecycle whose steps share what the earlier ones
+resolved (addresses, processes); what stands alone is elsewhere: the children's command
+lines and environments (`children`), the readiness probes and the ready report
+(`readiness`), the failure policy (`watch`).
 """
 
 from __future__ import annotations
@@ -23,32 +25,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
-import httpx
 import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from agent.config import Settings, to_libpq_url
 from agent.db.migrate import upgrade_database
+from agent.stack.children import agent_command, base_environment, child_environment
 from agent.stack.dev_key import ensure_dev_api_key
 from agent.stack.info import STACK_FILE_NAME, StackInfo
 from agent.stack.lock import DataDirLock
 from agent.stack.ports import PortClaim, ensure_ports_free, free_port, wait_for_port
 from agent.stack.postgres import EmbeddedPostgres
+from agent.stack.readiness import READY_POLL_SECONDS, ready_report, wait_until_serving
 from agent.stack.redis import EmbeddedRedis
 from agent.stack.supervisor import (
     ManagedProcess,
@@ -57,6 +54,7 @@ from agent.stack.supervisor import (
     record_children,
 )
 from agent.stack.temporal_server import TemporalDevServer
+from agent.stack.watch import EmbeddedServer, Reporter, first_failure
 from agent.temporal import ensure_search_attributes
 
 logger = structlog.get_logger(__name__)
@@ -70,13 +68,6 @@ LOCAL_HOST = "127.0.0.1"
 TEMPORAL_READY_TIMEOUT_SECONDS = 60.0
 SIMULATOR_READY_TIMEOUT_SECONDS = 60.0
 STACK_READY_TIMEOUT_SECONDS = 120.0
-READY_POLL_SECONDS = 0.2
-WATCH_INTERVAL_SECONDS = 0.25
-HTTP_PROBE_TIMEOUT_SECONDS = 2.0
-
-MAX_RESTARTS = 3
-RESTART_DELAY_SECONDS = 1.0
-RESTARTABLE = frozenset({"worker", "api"})
 
 # Stop budgets: first the apps (they use every service), then all services in parallel
 # (they do not depend on each other); the sum stays under the 10 s promised for a stop.
@@ -84,19 +75,9 @@ APP_STOP_SECONDS = 3.5
 SERVICE_STOP_SECONDS = 2.5
 SHUTDOWN_BUDGET_SECONDS = APP_STOP_SECONDS + SERVICE_STOP_SECONDS
 
-Reporter = Callable[[str], None]
-
 
 class StackError(RuntimeError):
     """The stack could not start or stopped failing; the message is meant for a person."""
-
-
-class _Server(Protocol):
-    @property
-    def returncode(self) -> int | None: ...
-
-    @property
-    def pid(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -108,14 +89,6 @@ class StackOptions:
     temporal_port: int = 7233
     ui_port: int = 8233
     ui: bool = True
-
-
-def agent_command(*args: str) -> list[str]:
-    """Command line running an `agent` sub-command with this interpreter's environment."""
-    script = Path(sys.executable).parent / "agent"
-    if script.exists():
-        return [str(script), *args]
-    return [sys.executable, "-c", "from agent.cli.main import main; main()", *args]
 
 
 def _public_host(host: str) -> str:
@@ -160,7 +133,6 @@ class Stack:
         self._api: ManagedProcess | None = None
         self._infra_starts: list[asyncio.Task[None]] = []
         self._simulator_port: int | None = None
-        self._restarts: dict[str, int] = {}
 
         self.database_url: str | None = None
         self.redis_url: str | None = settings.redis_url
@@ -213,7 +185,7 @@ class Stack:
 
     async def _supervise(self, stop: asyncio.Event) -> int:
         stop_wait = asyncio.create_task(stop.wait())
-        watch = asyncio.create_task(self._watch())
+        watch = asyncio.create_task(first_failure(self, self.report))
         start = asyncio.create_task(self._start())
         try:
             await asyncio.wait({start, watch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -365,7 +337,7 @@ class Stack:
             "simulator",
             agent_command("sim", "--port", str(port)),
             log_path=self.logs_dir / "simulator.log",
-            env=self._base_env(),
+            env=base_environment(self.data_dir),
         )
         await self._simulator.start()
         self._simulator_port = port
@@ -384,85 +356,55 @@ class Stack:
     async def _wait_app_ready(self) -> None:
         await self._wait_simulator()
         client = await self._connect_temporal()
-        async with httpx.AsyncClient(timeout=HTTP_PROBE_TIMEOUT_SECONDS) as http:
-            api_ready = worker_ready = False
-            while not (api_ready and worker_ready):
-                if not api_ready:
-                    with contextlib.suppress(httpx.HTTPError):
-                        response = await http.get(f"{self.api_url}/readyz")
-                        api_ready = response.status_code == httpx.codes.OK
-                if not worker_ready:
-                    worker_ready = await self._worker_polls(client)
-                if not (api_ready and worker_ready):
-                    await asyncio.sleep(READY_POLL_SECONDS)
-
-    async def _worker_polls(self, client: Client) -> bool:
-        """Whether a worker polls the task queue (for workflow or activity tasks)."""
-        for queue_type in (
-            TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        ):
-            try:
-                response = await client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=self.settings.temporal_namespace,
-                        task_queue=TaskQueue(name=self.settings.task_queue),
-                        task_queue_type=queue_type,
-                    )
-                )
-            except RPCError:
-                return False
-            if response.pollers:
-                return True
-        return False
-
-    def _base_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["AGENT_DATA_DIR"] = str(self.data_dir)
-        # Children write to log files, never to a terminal.
-        env.setdefault("AGENT_LOG_JSON", "true")
-        return env
+        await wait_until_serving(
+            self.api_url, client, self.settings.temporal_namespace, self.settings.task_queue
+        )
 
     def _child_env(self) -> dict[str, str]:
-        env = self._base_env()
         assert self.database_url is not None
         assert self.temporal_address is not None
-        resolved: Mapping[str, str | None] = {
-            "AGENT_DATABASE_URL": self.database_url,
-            "AGENT_REDIS_URL": self.redis_url,
-            "AGENT_TEMPORAL_ADDRESS": self.temporal_address,
-            "AGENT_TEMPORAL_NAMESPACE": self.settings.temporal_namespace,
-            "AGENT_TASK_QUEUE": self.settings.task_queue,
-            "AGENT_TEMPORAL_UI_URL": self.temporal_ui_url,
-            "AGENT_LLM_BASE_URL": self.llm_base_url,
-            "AGENT_API_HOST": self.settings.api_host,
-            "AGENT_API_PORT": str(self.options.api_port),
-        }
-        for name, value in resolved.items():
-            if value is None:
-                env.pop(name, None)
-            else:
-                env[name] = value
-        return env
+        return child_environment(
+            self.data_dir,
+            {
+                "AGENT_DATABASE_URL": self.database_url,
+                "AGENT_REDIS_URL": self.redis_url,
+                "AGENT_TEMPORAL_ADDRESS": self.temporal_address,
+                "AGENT_TEMPORAL_NAMESPACE": self.settings.temporal_namespace,
+                "AGENT_TASK_QUEUE": self.settings.task_queue,
+                "AGENT_TEMPORAL_UI_URL": self.temporal_ui_url,
+                "AGENT_LLM_BASE_URL": self.llm_base_url,
+                "AGENT_API_HOST": self.settings.api_host,
+                "AGENT_API_PORT": str(self.options.api_port),
+            },
+        )
 
-    def _managed(self) -> list[ManagedProcess]:
+    # -- watched (`agent.stack.watch`) --------------------------------------------------
+
+    def managed_processes(self) -> list[ManagedProcess]:
+        """The children run as processes, apps first."""
         return [
             process
             for process in (self._api, self._worker, self._simulator, self._temporal)
             if process is not None
         ]
 
-    def _servers(self) -> dict[str, _Server]:
-        servers: dict[str, _Server] = {}
+    def embedded_servers(self) -> dict[str, EmbeddedServer]:
+        """The embedded servers this run started, by name."""
+        servers: dict[str, EmbeddedServer] = {}
         if self._postgres is not None:
             servers["postgres"] = self._postgres
         if self._redis is not None:
             servers["redis"] = self._redis
         return servers
 
+    def children_changed(self) -> None:
+        """Record the children's pids again (a restarted child has a new one)."""
+        record_children(self.data_dir, self._pids())
+        self._stack_info().write(self.data_dir)
+
     def _pids(self) -> dict[str, int]:
-        pids = {p.name: p.pid for p in self._managed() if p.pid is not None}
-        pids.update({n: s.pid for n, s in self._servers().items() if s.pid is not None})
+        pids = {p.name: p.pid for p in self.managed_processes() if p.pid is not None}
+        pids.update({n: s.pid for n, s in self.embedded_servers().items() if s.pid is not None})
         return pids
 
     def _stack_info(self) -> StackInfo:
@@ -491,55 +433,15 @@ class Stack:
         info = self._stack_info()
         info.write(self.data_dir)
         logger.info("stack_ready", ready_after_s=round(self.ready_after, 2))
-        lines = [
-            "",
-            f"  API            {info.api_url}",
-            f"  API docs       {info.api_url}/docs",
-            f"  Temporal UI    {info.temporal_ui_url or '(disabled)'}",
-            f"  Temporal       {info.temporal_address} (namespace {info.temporal_namespace})",
-            f"  Database       {info.database_url}",
-            f"  Redis          {info.redis_url or '(none: prompt cache off)'}",
-            f"  LLM            {info.llm_base_url or 'default provider'}"
-            + (" (simulator)" if self._simulator is not None else ""),
-            f"  API key        {info.api_key}",
-            f"  Data dir       {self.data_dir}  (logs in {self.logs_dir})",
-            f"  stack.json     {self.data_dir / STACK_FILE_NAME}",
-            "",
-            f"ready in {self.ready_after:.1f}s; press Ctrl-C to stop",
-        ]
+        lines = ready_report(
+            info,
+            data_dir=self.data_dir,
+            logs_dir=self.logs_dir,
+            simulated_llm=self._simulator is not None,
+            ready_after=self.ready_after,
+        )
         for line in lines:
             self.report(line)
-
-    async def _watch(self) -> str:
-        """Return a description of the first unrecoverable death of a child."""
-        while True:
-            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
-            for process in self._managed():
-                code = process.returncode
-                if code is None or process.stopping:
-                    continue
-                restarts = self._restarts.get(process.name, 0)
-                if self.ready and process.name in RESTARTABLE and restarts < MAX_RESTARTS:
-                    self._restarts[process.name] = restarts + 1
-                    self.report(
-                        f"{process.name} exited with status {code}; restarting "
-                        f"({restarts + 1}/{MAX_RESTARTS}), log: {process.log_path}"
-                    )
-                    await asyncio.sleep(RESTART_DELAY_SECONDS)
-                    try:
-                        await process.start()
-                    except OSError as exc:
-                        return f"{process.name} could not be restarted: {exc}"
-                    record_children(self.data_dir, self._pids())
-                    self._stack_info().write(self.data_dir)
-                    continue
-                return (
-                    f"{process.name} exited unexpectedly with status {code}; "
-                    f"last lines of {process.log_path}:\n{process.log_tail()}"
-                )
-            for name, server in self._servers().items():
-                if server.returncode is not None:
-                    return f"{name} exited unexpectedly with status {server.returncode}"
 
     async def _shutdown(self) -> None:
         logger.info("stack_stopping")
