@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 import time
@@ -259,8 +258,3 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def remove_cluster(data_dir: Path) -> None:
-    """Delete a cluster's files (the server must be stopped)."""
-    shutil.rmtree(data_dir, ignore_errors=True)
