@@ -50,12 +50,15 @@ class EventBus:
         Args:
             event: The event to deliver.
         """
-        if not self._handlers:
+        # One snapshot for the calls and for matching results: a handler unsubscribing
+        # during the emit must not shift which failure is blamed on which handler.
+        handlers = list(self._handlers)
+        if not handlers:
             return
         results = await asyncio.gather(
-            *(handler(event) for handler in list(self._handlers)), return_exceptions=True
+            *(_deliver(handler, event) for handler in handlers), return_exceptions=True
         )
-        for handler, result in zip(list(self._handlers), results, strict=False):
+        for handler, result in zip(handlers, results, strict=True):
             if isinstance(result, BaseException):
                 logger.error(
                     "event_handler_failed",
@@ -64,6 +67,12 @@ class EventBus:
                     task_id=str(event.task_id),
                     error=repr(result),
                 )
+
+
+async def _deliver(handler: EventHandler, event: AgentActivityEvent) -> None:
+    # Calling inside the coroutine turns a handler that raises before returning its
+    # awaitable into a failed result like any other, instead of escaping `emit`.
+    await handler(event)
 
 
 @lru_cache(maxsize=1)

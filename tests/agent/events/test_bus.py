@@ -7,7 +7,6 @@ from collections.abc import Awaitable, MutableMapping
 from typing import Any
 from uuid import uuid4
 
-import pytest
 from structlog.testing import capture_logs
 
 from agent.events.bus import EventBus, EventHandler
@@ -119,14 +118,6 @@ async def test_a_slow_handler_finishes_although_another_failed_first() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "EventBus.emit pairs results with the handler list as it is after gather(); a "
-        "handler unsubscribed during the emit shifts the pairing, so a failure is "
-        "dropped or blamed on another handler"
-    ),
-)
 async def test_a_failure_is_logged_when_another_handler_unsubscribes_during_emit() -> None:
     # Arrange: the first handler unsubscribes itself (as an app shutting down does to the
     # process-wide bus while another app's listener emits); the second one fails.
@@ -146,14 +137,6 @@ async def test_a_failure_is_logged_when_another_handler_unsubscribes_during_emit
     assert [entry["handler"] for entry in failures(logs)] == ["failing"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "EventBus.emit calls each handler inside the gather() arguments: a handler that "
-        "raises when called (before returning its awaitable) escapes emit, and the "
-        "handlers after it never run"
-    ),
-)
 async def test_a_handler_failing_when_called_does_not_stop_the_others() -> None:
     # Arrange: a valid `EventHandler` (a callable returning an awaitable) that checks its
     # input before returning the awaitable, and fails that check.
