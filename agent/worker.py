@@ -25,7 +25,7 @@ from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
 from agent.logging import configure_logging
 from agent.prompts.cache import PromptCache
-from agent.temporal import connect_temporal, ensure_search_attributes
+from agent.temporal import check_search_attributes, connect_temporal
 from workflows.task_workflow import TaskWorkflow
 
 logger = structlog.get_logger(__name__)
@@ -40,7 +40,6 @@ MAX_CONCURRENT_LOCAL_ACTIVITIES = 50
 MAX_CACHED_WORKFLOWS = 1000
 WORKFLOW_TASK_POLLERS = 4
 ACTIVITY_TASK_POLLERS = 8
-DB_POOL_SIZE = 10
 
 
 def build_worker(
@@ -113,11 +112,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    # Retried while Temporal starts; a missing search attribute stops the worker here
+    # (naming it) instead of failing every task's first workflow task later.
     client = await connect_temporal(settings)
-    try:
-        await ensure_search_attributes(client)
-    except Exception as exc:  # Temporal Cloud manages them in its console
-        logger.warning("search_attributes_not_registered", error=str(exc))
+    await check_search_attributes(client)
     redis: Redis | None = (
         Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None
     )
@@ -128,7 +126,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                 # A dead pooled connection fails one activity attempt, which Temporal
                 # retries; pinging on every checkout would cost a round trip per session.
                 settings.database_url_value(),
-                pool_size=DB_POOL_SIZE,
+                pool_size=settings.worker_db_pool_size,
                 pre_ping=False,
             ) as session_manager,
             LLMClient(settings) as llm_client,
