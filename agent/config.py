@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     # Worker.
     max_concurrent_activities: int = Field(default=200, ge=1)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    worker_metrics_address: str | None = Field(
+        default=None,
+        description="host:port serving the worker's Temporal SDK metrics for Prometheus.",
+    )
     worker_db_pool_size: int = Field(
         default=10, ge=1, description="PostgreSQL connections each worker process keeps."
     )

@@ -16,6 +16,7 @@ from datetime import timedelta
 import structlog
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.agent_activities import AgentActivities
@@ -99,6 +100,14 @@ def build_worker(
     )
 
 
+def _runtime(settings: Settings) -> Runtime | None:
+    """A core runtime serving Prometheus metrics when configured; else the default one."""
+    if settings.worker_metrics_address is None:
+        return None
+    metrics = PrometheusConfig(bind_address=settings.worker_metrics_address)
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run a worker until SIGINT/SIGTERM (or `stop`), then shut down gracefully.
 
@@ -114,7 +123,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             loop.add_signal_handler(sig, stop.set)
     # Retried while Temporal starts; a missing search attribute stops the worker here
     # (naming it) instead of failing every task's first workflow task later.
-    client = await connect_temporal(settings)
+    client = await connect_temporal(settings, runtime=_runtime(settings))
     await check_search_attributes(client)
     redis: Redis | None = (
         Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None

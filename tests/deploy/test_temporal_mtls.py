@@ -28,6 +28,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from agent.config import Settings
+from agent.stack.ports import free_port
 from agent.temporal import TemporalConnectError, connect_temporal
 from agent.worker import run_worker
 from api.main import create_app
@@ -106,6 +107,7 @@ def secured_settings(
         api_key_pepper=PEPPER,
         llm_base_url="http://127.0.0.1:9/v1",
         llm_api_key=SecretStr("unused"),
+        worker_metrics_address=f"127.0.0.1:{free_port()}",
     )
 
 
@@ -129,6 +131,10 @@ async def test_worker_and_api_start_through_mtls_and_api_key(
         while not await _worker_polls(temporal_dev_env.client, secured_settings.task_queue):
             assert not worker.done(), worker.exception()
             await asyncio.sleep(POLL_SECONDS)
+        async with httpx.AsyncClient() as http:
+            metrics = await http.get(f"http://{secured_settings.worker_metrics_address}/metrics")
+        assert metrics.status_code == httpx.codes.OK
+        assert "temporal_" in metrics.text
     finally:
         stop.set()
         await worker
