@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     temporal_connect_timeout_seconds: float = Field(
         default=60.0,
         ge=0,
-        description="How long start-up keeps retrying an unreachable Temporal; 0 = one try.",
+        description="How long the API's and the worker's start-up retry an unreachable "
+        "Temporal; 0 = one try.",
     )
     task_queue: str = DEFAULT_TASK_QUEUE
     temporal_ui_url: str | None = None

@@ -123,7 +123,11 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             loop.add_signal_handler(sig, stop.set)
     # Retried while Temporal starts; a missing search attribute stops the worker here
     # (naming it) instead of failing every task's first workflow task later.
-    client = await connect_temporal(settings, runtime=_runtime(settings))
+    client = await connect_temporal(
+        settings,
+        retry_seconds=settings.temporal_connect_timeout_seconds,
+        runtime=_runtime(settings),
+    )
     await check_search_attributes(client)
     redis: Redis | None = (
         Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None

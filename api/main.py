@@ -53,7 +53,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             # Retried while Temporal starts; the search attributes are registered by
             # whoever owns the server (`agent up`, the temporal-init job), only checked here.
-            temporal = await connect_temporal(settings)
+            temporal = await connect_temporal(
+                settings, retry_seconds=settings.temporal_connect_timeout_seconds
+            )
             await check_search_attributes(temporal)
         except TemporalStartupError as exc:
             logger.error("api_start_failed", error=str(exc))

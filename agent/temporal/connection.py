@@ -7,9 +7,9 @@ key, the server's CA and name. Each also reads the variable Temporal's own CLI a
 
 Certificate files are checked before connecting (readable, PEM, key matches certificate),
 so a wrong file is reported by setting name instead of as a failed handshake. An
-unreachable server is retried with backoff for `temporal_connect_timeout_seconds` (it may
-still be starting); a refused key or an untrusted certificate is not, since retrying
-cannot fix it.
+unreachable server is retried with backoff when the caller asks for it (the API and the
+worker do, for `temporal_connect_timeout_seconds`: Temporal may still be starting); a
+refused key or an untrusted certificate is never retried, since retrying cannot fix it.
 """
 
 from __future__ import annotations
@@ -195,11 +195,16 @@ def _log_retry(state: RetryCallState) -> None:
     logger.warning("temporal_connect_retry", attempt=state.attempt_number, error=str(error))
 
 
-async def connect_temporal(settings: Settings, **kwargs: Any) -> Client:
+async def connect_temporal(
+    settings: Settings, *, retry_seconds: float = 0.0, **kwargs: Any
+) -> Client:
     """Connect to the configured Temporal with the Pydantic data converter.
 
     Args:
-        settings: Address, namespace, credentials and how long to retry.
+        settings: Address, namespace and credentials.
+        retry_seconds: How long to keep retrying an unreachable server. Long-running
+            services pass `settings.temporal_connect_timeout_seconds` (Temporal may still be
+            starting); one-shot commands keep the default and fail at once.
         **kwargs: Extra arguments for `Client.connect`.
 
     Returns:
@@ -208,14 +213,14 @@ async def connect_temporal(settings: Settings, **kwargs: Any) -> Client:
     Raises:
         TemporalSettingError: A credential setting is unusable (checked before connecting).
         TemporalConnectError: The server refused the credentials, or stayed unreachable for
-            `temporal_connect_timeout_seconds`; the message names what to check.
+            `retry_seconds`; the message names what to check.
     """
     options = temporal_connect_options(settings)
     retrying = AsyncRetrying(
         retry=retry_if_exception(
             lambda exc: isinstance(exc, RuntimeError | RPCError) and _refusal(exc, options) is None
         ),
-        stop=stop_after_delay(settings.temporal_connect_timeout_seconds),
+        stop=stop_after_delay(retry_seconds),
         wait=wait_exponential(multiplier=RETRY_FIRST_WAIT_SECONDS, max=RETRY_MAX_WAIT_SECONDS),
         before_sleep=_log_retry,
         reraise=True,
@@ -232,9 +237,9 @@ async def connect_temporal(settings: Settings, **kwargs: Any) -> Client:
                     **kwargs,
                 )
     except (RuntimeError, RPCError) as exc:
+        waited = f" for {retry_seconds:g} s" if retry_seconds else ""
         hint = _refusal(exc, options) or (
-            f"unreachable for {settings.temporal_connect_timeout_seconds:g} s: check "
-            f"{_setting('AGENT_TEMPORAL_ADDRESS')}"
+            f"unreachable{waited}: check {_setting('AGENT_TEMPORAL_ADDRESS')}"
         )
         raise TemporalConnectError(
             f"cannot connect to Temporal at {options.address}: {hint} ({exc})"

@@ -31,8 +31,19 @@ retry() {
   done
 }
 
+# The attributes as JSON. Retried: right after the namespace is created, the operator API
+# may not know it yet ("namespace not found") for a few seconds.
 listed() {
-  temporal operator search-attribute list --namespace "$NAMESPACE" --output json
+  attempt=1
+  until out=$(temporal operator search-attribute list --namespace "$NAMESPACE" --output json 2>&1); do
+    if [ "$attempt" -ge "$ATTEMPTS" ]; then
+      echo "temporal-init: listing the search attributes of $NAMESPACE failed: $out" >&2
+      exit 1
+    fi
+    attempt=$((attempt + 1))
+    sleep "$DELAY_SECONDS"
+  done
+  printf '%s' "$out"
 }
 
 # `"CostUsd": "INDEXED_VALUE_TYPE_DOUBLE"` in the list's JSON.
@@ -53,33 +64,38 @@ else
 fi
 retry "namespace $NAMESPACE" temporal operator namespace describe --namespace "$NAMESPACE"
 
-current=$(listed)
-for attribute in $ATTRIBUTES; do
-  name=${attribute%%=*}
-  type=${attribute##*=}
-  if ! has_attribute "$name" "$type" "$current"; then
-    echo "temporal-init: registering $name ($type)"
-    # A concurrent registrar makes this fail; the verification below decides.
-    temporal operator search-attribute create --namespace "$NAMESPACE" \
-      --name "$name" --type "$type" || true
-  fi
-done
-
-missing=""
+# Register what is missing, then list again, until all six are there. A create that fails
+# (another init job won the race, or the namespace is not known everywhere yet) is only
+# reported: the next list decides.
 attempt=1
 while :; do
   current=$(listed)
   missing=""
+  mistyped=""
   for attribute in $ATTRIBUTES; do
-    if ! has_attribute "${attribute%%=*}" "${attribute##*=}" "$current"; then
+    if has_attribute "${attribute%%=*}" "${attribute##*=}" "$current"; then
+      continue
+    elif printf '%s' "$current" | grep -q "\"${attribute%%=*}\":"; then
+      mistyped="$mistyped $attribute"
+    else
       missing="$missing $attribute"
     fi
   done
+  if [ -n "$mistyped" ]; then
+    # Temporal cannot change an attribute's type; an operator has to decide.
+    echo "temporal-init: namespace $NAMESPACE has search attributes of another type; needed:$mistyped" >&2
+    exit 1
+  fi
   [ -z "$missing" ] && break
   if [ "$attempt" -ge "$ATTEMPTS" ]; then
     echo "temporal-init: namespace $NAMESPACE still lacks search attributes:$missing" >&2
     exit 1
   fi
+  for attribute in $missing; do
+    echo "temporal-init: registering ${attribute%%=*} (${attribute##*=})"
+    temporal operator search-attribute create --namespace "$NAMESPACE" \
+      --name "${attribute%%=*}" --type "${attribute##*=}" || true
+  done
   attempt=$((attempt + 1))
   sleep "$DELAY_SECONDS"
 done

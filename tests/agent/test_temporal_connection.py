@@ -124,12 +124,12 @@ def test_unusable_tls_setting_is_named(
 
 async def test_unreachable_server_is_named_after_retrying() -> None:
     port = free_port()
-    settings = _settings(temporal_address=f"127.0.0.1:{port}", temporal_connect_timeout_seconds=0.5)
+    settings = _settings(temporal_address=f"127.0.0.1:{port}")
     with pytest.raises(TemporalConnectError) as caught:
-        await connect_temporal(settings)
+        await connect_temporal(settings, retry_seconds=0.5)
     message = str(caught.value)
     assert f"127.0.0.1:{port}" in message
-    assert "AGENT_TEMPORAL_ADDRESS" in message
+    assert "unreachable for 0.5 s: check AGENT_TEMPORAL_ADDRESS (TEMPORAL_ADDRESS)" in message
 
 
 def test_default_pepper_is_refused_outside_agent_up() -> None:

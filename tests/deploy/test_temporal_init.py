@@ -33,7 +33,7 @@ def _run_init(address: str, namespace: str) -> subprocess.Popen[str]:
         "PATH": f"{temporal_binary().parent}{os.pathsep}{env.get('PATH', '')}",
         "TEMPORAL_ADDRESS": address,
         "TEMPORAL_NAMESPACE": namespace,
-        "TEMPORAL_INIT_ATTEMPTS": "3",
+        "TEMPORAL_INIT_ATTEMPTS": "30",
         "TEMPORAL_INIT_DELAY_SECONDS": "0.5",
     }
     return subprocess.Popen(
@@ -89,4 +89,7 @@ async def test_a_mistyped_attribute_fails_the_job_by_name(
     )
     code, output = await _finish(_run_init(client.service_client.config.target_host, broken))
     assert code == 1, output
-    assert f"namespace {broken} still lacks search attributes: UserId=Keyword" in output
+    assert (
+        f"namespace {broken} has search attributes of another type; needed: UserId=Keyword"
+        in output
+    )
