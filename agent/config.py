@@ -6,17 +6,28 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import AnyUrl, Field, SecretStr, field_validator
+from pydantic import AliasChoices, AnyUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.events.types import TaskComplexity
 
 DEFAULT_TASK_QUEUE = "agent-tasks"
+DEFAULT_API_KEY_PEPPER = "durable-agent"
+"""Public, hence only for `agent up` and tests; the API refuses it elsewhere."""
+
+
+def _env_names(field: str) -> AliasChoices:
+    """`AGENT_<FIELD>` first, then the Temporal SDKs' own `TEMPORAL_<...>` variable."""
+    return AliasChoices(f"AGENT_{field.upper()}", f"TEMPORAL_{field.upper()[9:]}")
 
 
 def default_data_dir() -> Path:
     """Return the per-user directory where `agent up` keeps its state."""
     return Path(platformdirs.user_data_dir("durable-agent"))
+
+
+class InsecureSettingError(RuntimeError):
+    """A setting still has a public default that is unsafe outside `agent up`."""
 
 
 class ModelPrice(BaseSettings):
@@ -39,13 +50,49 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         env_nested_delimiter="__",
         extra="ignore",
+        # An empty variable (`AGENT_LLM_API_KEY=` in compose) means unset, not "".
+        env_ignore_empty=True,
+        # Fields with Temporal's variable names as aliases stay settable by name.
+        populate_by_name=True,
     )
 
     # Storage and orchestration.
     database_url: SecretStr | None = None
     redis_url: str | None = None
-    temporal_address: str | None = None
-    temporal_namespace: str = "default"
+    # Temporal: each also reads the variable Temporal's CLI and SDKs use (`TEMPORAL_ADDRESS`,
+    # `TEMPORAL_API_KEY`, `TEMPORAL_TLS_CLIENT_CERT_PATH`, ...); `AGENT_*` wins when both are set.
+    temporal_address: str | None = Field(
+        default=None, validation_alias=_env_names("temporal_address")
+    )
+    temporal_namespace: str = Field(
+        default="default", validation_alias=_env_names("temporal_namespace")
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env_names("temporal_api_key")
+    )
+    temporal_tls: bool | None = Field(
+        default=None,
+        validation_alias=_env_names("temporal_tls"),
+        description="TLS on or off; unset = on when an API key or any TLS file is set.",
+    )
+    temporal_tls_client_cert_path: Path | None = Field(
+        default=None, validation_alias=_env_names("temporal_tls_client_cert_path")
+    )
+    temporal_tls_client_key_path: Path | None = Field(
+        default=None, validation_alias=_env_names("temporal_tls_client_key_path")
+    )
+    temporal_tls_server_ca_cert_path: Path | None = Field(
+        default=None, validation_alias=_env_names("temporal_tls_server_ca_cert_path")
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, validation_alias=_env_names("temporal_tls_server_name")
+    )
+    temporal_connect_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long the API's and the worker's start-up retry an unreachable "
+        "Temporal; 0 = one try.",
+    )
     task_queue: str = DEFAULT_TASK_QUEUE
     temporal_ui_url: str | None = None
 
@@ -77,7 +124,14 @@ class Settings(BaseSettings):
     # API.
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
-    api_key_pepper: SecretStr = SecretStr("durable-agent")
+    api_key_pepper: SecretStr = SecretStr(DEFAULT_API_KEY_PEPPER)
+    allow_default_pepper: bool = Field(
+        default=False,
+        description="Let the API run with the public default pepper (`agent up` sets it).",
+    )
+    api_db_pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections each API process keeps."
+    )
     ws_queue_size: int = Field(default=1000, ge=10)
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
 
@@ -88,6 +142,13 @@ class Settings(BaseSettings):
     # Worker.
     max_concurrent_activities: int = Field(default=200, ge=1)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    worker_metrics_address: str | None = Field(
+        default=None,
+        description="host:port serving the worker's Temporal SDK metrics for Prometheus.",
+    )
+    worker_db_pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections each worker process keeps."
+    )
 
     # Prompt cache.
     prompt_cache_ttl_seconds: int = Field(default=3600, ge=1)
@@ -134,6 +195,21 @@ class Settings(BaseSettings):
     def uses_real_llm(self) -> bool:
         """Whether a provider (base URL or key) is configured instead of the simulator."""
         return self.llm_base_url is not None or self.llm_api_key is not None
+
+    def default_pepper_problem(self) -> str | None:
+        """Why the API must not start with these settings' pepper, as one line; else None.
+
+        Keys hashed with the public default pepper are as good as unsalted, so outside
+        `agent up` (which sets `allow_default_pepper`) it is refused.
+        """
+        if self.allow_default_pepper:
+            return None
+        if self.api_key_pepper.get_secret_value() != DEFAULT_API_KEY_PEPPER:
+            return None
+        return (
+            "AGENT_API_KEY_PEPPER: is the public default; set a random secret "
+            "(e.g. `openssl rand -hex 32`) before creating API keys"
+        )
 
     def database_url_value(self) -> str:
         """Return the database URL in SQLAlchemy's asyncpg form.

@@ -16,6 +16,7 @@ from datetime import timedelta
 import structlog
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.agent_activities import AgentActivities
@@ -25,7 +26,7 @@ from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
 from agent.logging import configure_logging
 from agent.prompts.cache import PromptCache
-from agent.temporal import connect_temporal, ensure_search_attributes
+from agent.temporal import check_search_attributes, connect_temporal
 from workflows.task_workflow import TaskWorkflow
 
 logger = structlog.get_logger(__name__)
@@ -40,7 +41,6 @@ MAX_CONCURRENT_LOCAL_ACTIVITIES = 50
 MAX_CACHED_WORKFLOWS = 1000
 WORKFLOW_TASK_POLLERS = 4
 ACTIVITY_TASK_POLLERS = 8
-DB_POOL_SIZE = 10
 
 
 def build_worker(
@@ -100,6 +100,14 @@ def build_worker(
     )
 
 
+def _runtime(settings: Settings) -> Runtime | None:
+    """A core runtime serving Prometheus metrics when configured; else the default one."""
+    if settings.worker_metrics_address is None:
+        return None
+    metrics = PrometheusConfig(bind_address=settings.worker_metrics_address)
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+
+
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run a worker until SIGINT/SIGTERM (or `stop`), then shut down gracefully.
 
@@ -113,11 +121,14 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    client = await connect_temporal(settings)
-    try:
-        await ensure_search_attributes(client)
-    except Exception as exc:  # Temporal Cloud manages them in its console
-        logger.warning("search_attributes_not_registered", error=str(exc))
+    # Retried while Temporal starts; a missing search attribute stops the worker here
+    # (naming it) instead of failing every task's first workflow task later.
+    client = await connect_temporal(
+        settings,
+        retry_seconds=settings.temporal_connect_timeout_seconds,
+        runtime=_runtime(settings),
+    )
+    await check_search_attributes(client)
     redis: Redis | None = (
         Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None
     )
@@ -128,7 +139,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                 # A dead pooled connection fails one activity attempt, which Temporal
                 # retries; pinging on every checkout would cost a round trip per session.
                 settings.database_url_value(),
-                pool_size=DB_POOL_SIZE,
+                pool_size=settings.worker_db_pool_size,
                 pre_ping=False,
             ) as session_manager,
             LLMClient(settings) as llm_client,

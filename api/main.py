@@ -6,24 +6,21 @@ manager and the PostgreSQL listener are built in the lifespan and kept on `app.s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from temporalio.client import Client
-from temporalio.service import RPCError
 
-from agent.config import Settings
+from agent.config import InsecureSettingError, Settings
 from agent.db.session import DatabaseSessionManager
 from agent.events.bus import get_event_bus
 from agent.events.handlers.logging_handler import LoggingEventHandler
 from agent.events.handlers.websocket_handler import WebSocketEventHandler
 from agent.events.listener import PostgresEventListener
 from agent.prompts.cache import PromptCache
-from agent.temporal import connect_temporal, ensure_search_attributes
+from agent.temporal import TemporalStartupError, check_search_attributes, connect_temporal
 from api.auth import ApiKeyResolver
 from api.errors import install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
@@ -35,39 +32,34 @@ from api.ws.source import DatabaseEventSource
 logger = structlog.get_logger(__name__)
 
 API_VERSION = "1.0.0"
-TEMPORAL_CONNECT_ATTEMPTS = 10
-TEMPORAL_CONNECT_DELAY_SECONDS = 1.0
 LISTENER_START_TIMEOUT_SECONDS = 10.0
-
-
-async def _connect_temporal(settings: Settings) -> Client:
-    """Connect, retrying for a while: Temporal may still be starting (`agent up`)."""
-    for attempt in range(1, TEMPORAL_CONNECT_ATTEMPTS + 1):
-        try:
-            return await connect_temporal(settings)
-        except (RuntimeError, RPCError, OSError) as exc:
-            if attempt == TEMPORAL_CONNECT_ATTEMPTS:
-                raise
-            logger.warning("temporal_connect_retry", attempt=attempt, error=str(exc))
-            await asyncio.sleep(TEMPORAL_CONNECT_DELAY_SECONDS * attempt)
-    raise RuntimeError("unreachable")  # pragma: no cover
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the app's clients on start-up and release them on shutdown."""
     settings: Settings = app.state.settings
-    db = DatabaseSessionManager(settings.database_url_value())
+    pepper_problem = settings.default_pepper_problem()
+    if pepper_problem is not None:
+        logger.error("api_start_failed", error=pepper_problem)
+        raise InsecureSettingError(pepper_problem)
+    db = DatabaseSessionManager(settings.database_url_value(), pool_size=settings.api_db_pool_size)
     redis: Redis | None = None
     listener: PostgresEventListener | None = None
     bus = get_event_bus()
     ws_handler: WebSocketEventHandler | None = None
     logging_handler = LoggingEventHandler()
     try:
-        temporal = await _connect_temporal(settings)
-        with suppress(RPCError):
-            # Self-hosted and dev servers accept this; Temporal Cloud manages them itself.
-            await ensure_search_attributes(temporal)
+        try:
+            # Retried while Temporal starts; the search attributes are registered by
+            # whoever owns the server (`agent up`, the temporal-init job), only checked here.
+            temporal = await connect_temporal(
+                settings, retry_seconds=settings.temporal_connect_timeout_seconds
+            )
+            await check_search_attributes(temporal)
+        except TemporalStartupError as exc:
+            logger.error("api_start_failed", error=str(exc))
+            raise
         if settings.redis_url is not None:
             redis = Redis.from_url(settings.redis_url, decode_responses=True)
         ws_manager = WebSocketManager(

@@ -19,9 +19,20 @@ def api(
     # Imported here so other `agent` commands do not pay for the web stack.
     import uvicorn
 
+    from agent.temporal import TemporalSettingError, temporal_connect_options
     from api.main import create_app
 
     settings = load_settings_or_exit()
+    # Checked before serving so that each is one line, not a failed lifespan's traceback.
+    problem = settings.default_pepper_problem()
+    if problem is not None:
+        typer.echo(f"error: invalid setting {problem}", err=True)
+        raise typer.Exit(code=2)
+    try:
+        temporal_connect_options(settings)
+    except TemporalSettingError as exc:
+        typer.echo(f"error: invalid setting {exc}", err=True)
+        raise typer.Exit(code=2) from None
     configure_logging(settings.log_level, json=settings.log_json)
     bind_host = host or settings.api_host
     bind_port = port or settings.api_port

@@ -30,6 +30,10 @@ def setting_name(location: Sequence[int | str]) -> str:
     """
     if not location:
         return f"{ENV_PREFIX}*"
+    first = str(location[0])
+    if first.startswith((ENV_PREFIX, "TEMPORAL_")):
+        # A field read under an explicit variable name (see `Settings.temporal_*`).
+        return NESTED_DELIMITER.join([first, *(str(part).upper() for part in location[1:])])
     return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location)
 
 

@@ -15,6 +15,7 @@ def worker(
     ),
 ) -> None:
     """Run TaskWorkflow and its activities until Ctrl-C / SIGTERM (graceful shutdown)."""
+    from agent.temporal import TemporalStartupError
     from agent.worker import run_worker
 
     settings = load_settings_or_exit()
@@ -23,7 +24,11 @@ def worker(
     if settings.database_url is None:
         typer.echo("AGENT_DATABASE_URL is not set", err=True)
         raise typer.Exit(code=2)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except TemporalStartupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def register(app: typer.Typer) -> None:

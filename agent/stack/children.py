@@ -32,6 +32,8 @@ def base_environment(data_dir: Path) -> dict[str, str]:
     """
     env = dict(os.environ)
     env["AGENT_DATA_DIR"] = str(data_dir)
+    # A one-machine development stack: its API may use the public default pepper.
+    env.setdefault("AGENT_ALLOW_DEFAULT_PEPPER", "true")
     # Children write to log files, never to a terminal.
     env.setdefault("AGENT_LOG_JSON", "true")
     return env

@@ -55,7 +55,7 @@ from agent.stack.supervisor import (
 )
 from agent.stack.temporal_server import TemporalDevServer
 from agent.stack.watch import EmbeddedServer, Reporter, first_failure
-from agent.temporal import ensure_search_attributes
+from agent.temporal import TemporalStartupError, ensure_search_attributes
 
 logger = structlog.get_logger(__name__)
 
@@ -303,12 +303,13 @@ class Stack:
         assert self.temporal_address is not None
         client = await asyncio.wait_for(self._connect_temporal(), TEMPORAL_READY_TIMEOUT_SECONDS)
         if self._temporal is None:
-            # The dev server registers them from its command line; a configured cluster
-            # may lack them, and the operator API may be closed to us (Temporal Cloud).
+            # The dev server registers them from its command line. On a configured cluster
+            # `agent up` registers the missing ones (the worker and the API only check),
+            # and stops naming any it could not add (Temporal Cloud: its console does).
             try:
                 await ensure_search_attributes(client, self.settings.temporal_namespace)
-            except RPCError as exc:
-                logger.warning("search_attributes_not_registered", error=str(exc))
+            except (TemporalStartupError, RPCError) as exc:
+                raise StackError(str(exc)) from exc
 
     async def _connect_temporal(self) -> Client:
         assert self.temporal_address is not None
