@@ -20,7 +20,7 @@ from activities.models import CallUsage
 from agent.db.models import Task
 from agent.events.types import AgentRole, EventStatus, EventType
 from agent.llm.types import ChatMessage, LLMResponse
-from agent.repositories import EventDraft
+from agent.repositories.events import EventDraft
 
 MAX_OUTPUT_TOKENS: dict[AgentRole, int] = {
     AgentRole.CLASSIFIER: 64,

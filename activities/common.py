@@ -26,7 +26,7 @@ from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.notify import publish_ephemeral
 from agent.events.types import AgentActivityEvent, AgentRole, EventStatus, EventType
-from agent.repositories import EventDraft
+from agent.repositories.events import EventDraft
 
 logger = structlog.get_logger(__name__)
 

@@ -44,13 +44,10 @@ from agent.llm.tokens import count_message_tokens
 from agent.llm.types import ChatMessage, LLMRequest, LLMResponse, Usage
 from agent.prompts.cache import PromptCache
 from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
-from agent.repositories import (
-    EventDraft,
-    EventRepository,
-    MilestoneRepository,
-    PromptRepository,
-    TaskRepository,
-)
+from agent.repositories.events import EventDraft, EventRepository
+from agent.repositories.milestones import MilestoneRepository
+from agent.repositories.prompts import PromptRepository
+from agent.repositories.tasks import TaskRepository
 
 logger = structlog.get_logger(__name__)
 

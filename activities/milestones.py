@@ -33,7 +33,7 @@ from agent.contract.errors import WorkflowErrorType
 from agent.db.models import Event, Milestone
 from agent.events.types import AgentRole, AgentStatus, EventType
 from agent.llm.tokens import count_message_tokens, count_tokens
-from agent.repositories import MilestoneRepository
+from agent.repositories.milestones import MilestoneRepository
 
 
 def milestone_call(data: MilestoneCallInput, role: AgentRole) -> Call:

@@ -26,7 +26,7 @@ from agent.contract.plan import PlanValidationError, parse_plan_text
 from agent.db.models import Event
 from agent.events.types import AgentRole, EventType, TaskComplexity
 from agent.llm.types import ChatMessage
-from agent.repositories import MilestoneRepository
+from agent.repositories.milestones import MilestoneRepository
 
 logger = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ from agent.db.models import Milestone, Task
 from agent.events.types import AgentRole, EventType, MilestoneStatus, TaskComplexity, TaskStatus
 from agent.llm.routing import ModelRouter
 from agent.llm.types import Usage
-from agent.repositories import EventDraft
+from agent.repositories.events import EventDraft
 
 DONE_STATUSES = frozenset({MilestoneStatus.PASSED, MilestoneStatus.FAILED, MilestoneStatus.SKIPPED})
 """Milestone statuses that count as done in `TASK_PROGRESS`."""

@@ -26,7 +26,8 @@ from activities.models import VerifyInput, VerifyOutput, preview
 from activities.progress import progress_draft
 from agent.events.types import AgentRole, EventType, MilestoneStatus
 from agent.llm.errors import LLMErrorType
-from agent.repositories import EventDraft, MilestoneRepository
+from agent.repositories.events import EventDraft
+from agent.repositories.milestones import MilestoneRepository
 
 
 def verdict_status(passed: bool, attempt: int, max_attempts: int) -> MilestoneStatus:

@@ -270,36 +270,3 @@ class EventRepository:
             .limit(limit)
         )
         return [SessionEvent(event_id=row.id, event=_to_event(row)) for row in rows.scalars()]
-
-    async def count_for_task(self, task_id: UUID) -> int:
-        """Number of stored events of a task.
-
-        Args:
-            task_id: The task.
-
-        Returns:
-            The count.
-        """
-        result = await self.session.execute(
-            select(func.count()).select_from(Event).where(Event.task_id == task_id)
-        )
-        return int(result.scalar_one())
-
-    async def last_sequence(self, task_id: UUID) -> int:
-        """The task's last allocated sequence number (0 when it has no events).
-
-        Args:
-            task_id: The task.
-
-        Returns:
-            `tasks.last_event_seq`.
-
-        Raises:
-            RecordNotFoundError: When the task does not exist.
-        """
-        value = (
-            await self.session.execute(select(Task.last_event_seq).where(Task.id == task_id))
-        ).scalar_one_or_none()
-        if value is None:
-            raise RecordNotFoundError("Task", task_id)
-        return int(value)

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.db.models import Task
 from agent.db.session import DatabaseSessionManager
 from agent.events.notify import EVENTS_CHANNEL, StoredNotification, parse_notification
 from agent.events.types import AgentActivityEvent, AgentRole, AgentStatus, EventType
-from agent.repositories import (
-    EventDraft,
-    EventRepository,
-    InvalidEventError,
-    InvalidPageSizeError,
-    RecordNotFoundError,
-    TaskRepository,
-)
+from agent.repositories.errors import InvalidEventError, InvalidPageSizeError, RecordNotFoundError
+from agent.repositories.events import EventDraft, EventRepository
 from tests.agent.repositories.conftest import TaskFactory
 
 NOTIFY_WAIT_SECONDS = 10.0
+
+
+async def _last_event_seq(session: AsyncSession, task_id: UUID) -> int:
+    """The task's allocated sequence counter, read fresh (not from the identity map)."""
+    return int(
+        (await session.execute(select(Task.last_event_seq).where(Task.id == task_id))).scalar_one()
+    )
 
 
 def _draft(task: Task, key: str, message: str = "", **fields: object) -> EventDraft:
@@ -84,8 +86,8 @@ async def test_append_allocates_consecutive_sequence_numbers(
     # Assert
     assert [e.sequence_number for e in first + second] == [1, 2, 3]
     assert [e.message for e in first + second] == ["a", "b", "c"]
-    assert await repo.last_sequence(task.id) == 3
-    assert await repo.count_for_task(task.id) == 3
+    assert await _last_event_seq(session, task.id) == 3
+    assert [e.sequence_number for e in await repo.list_after(task.id, 0)] == [1, 2, 3]
 
 
 async def test_append_round_trips_every_field(
@@ -130,7 +132,7 @@ async def test_retry_with_same_drafts_inserts_nothing_and_leaves_no_gap(
     # Assert
     assert again == []
     assert [(e.sequence_number, e.message) for e in further] == [(3, "w:a:2")]
-    assert await repo.last_sequence(task.id) == 3
+    assert await _last_event_seq(session, task.id) == 3
     assert [e.sequence_number for e in await repo.list_after(task.id, 0)] == [1, 2, 3]
 
 
@@ -158,10 +160,8 @@ async def test_concurrent_appends_are_gapless_and_retries_never_duplicate(
         assert seqs == list(range(seqs[0], seqs[0] + 3))
     assert all(seqs == [] for seqs in retried)
     async with session_manager.session() as s:
-        repo = EventRepository(s)
-        assert await repo.count_for_task(task.id) == 60
-        assert await repo.last_sequence(task.id) == 60
-        stored = await repo.list_after(task.id, 0, limit=100)
+        assert await _last_event_seq(s, task.id) == 60
+        stored = await EventRepository(s).list_after(task.id, 0, limit=100)
     assert [e.sequence_number for e in stored] == list(range(1, 61))
 
 
@@ -235,11 +235,6 @@ async def test_append_to_missing_task_raises(session: AsyncSession, make_task: T
         await EventRepository(session).append([_draft(ghost, "a")])
 
 
-async def test_last_sequence_of_missing_task_raises(session: AsyncSession) -> None:
-    with pytest.raises(RecordNotFoundError):
-        await EventRepository(session).last_sequence(uuid4())
-
-
 async def test_notification_arrives_only_after_commit(
     session: AsyncSession, make_task: TaskFactory, listener: Listener
 ) -> None:
@@ -282,8 +277,8 @@ async def test_no_notification_after_rollback(
     assert isinstance(first, StoredNotification)
     assert first.task_id == marker_id
     assert await listener.drained()
-    assert await repo.count_for_task(rolled_back_id) == 0
-    assert (await TaskRepository(session).get_or_raise(rolled_back_id)).last_event_seq == 0
+    assert await repo.list_after(rolled_back_id, 0) == []
+    assert await _last_event_seq(session, rolled_back_id) == 0
 
 
 async def test_retry_sends_no_notification(
