@@ -15,18 +15,16 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.policies import CHUNK_FLUSH_INTERVAL_SECONDS, LLM_HEARTBEAT_INTERVAL_SECONDS
 from agent.contract.errors import WorkflowErrorType
-from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.notify import publish_ephemeral
 from agent.events.types import AgentActivityEvent, AgentRole, EventStatus, EventType
-from agent.repositories.events import EventDraft
+from agent.repositories.events import EventDraft, EventRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -88,12 +86,11 @@ def milestone_not_found(task_id: UUID, key: str) -> ApplicationError:
     )
 
 
-async def find_event(session: AsyncSession, task_id: UUID, index: int | str) -> Event | None:
+async def find_event(
+    session: AsyncSession, task_id: UUID, index: int | str
+) -> AgentActivityEvent | None:
     """Return the stored event of the running activity at `index`, if a former attempt wrote it."""
-    result = await session.execute(
-        select(Event).where(Event.task_id == task_id, Event.idempotency_key == event_key(index))
-    )
-    return result.scalar_one_or_none()
+    return await EventRepository(session).get_by_key(task_id, event_key(index))
 
 
 @contextlib.asynccontextmanager

@@ -85,7 +85,7 @@ class LLMActivityBase:
     # ------------------------------------------------------------------ reads
 
     async def _task(self, session: AsyncSession, task_id: UUID) -> Task:
-        task = await session.get(Task, task_id)
+        task = await TaskRepository(session).get_by_id(task_id)
         if task is None:
             raise task_not_found(task_id)
         return task

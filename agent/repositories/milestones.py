@@ -152,6 +152,25 @@ class MilestoneRepository(BaseRepository[Milestone]):
         )
         return list(result.scalars())
 
+    async def count_by_status(self, task_id: UUID) -> dict[MilestoneStatus, int]:
+        """How many milestones of a task are in each status (every status present).
+
+        Args:
+            task_id: The task.
+
+        Returns:
+            Status -> count, zero for statuses no milestone is in.
+        """
+        counts = dict.fromkeys(MilestoneStatus, 0)
+        rows = await self.session.execute(
+            select(Milestone.status, func.count())
+            .where(Milestone.task_id == task_id)
+            .group_by(Milestone.status)
+        )
+        for status, count in rows.all():
+            counts[MilestoneStatus(status)] = int(count)
+        return counts
+
     async def _update_one(
         self, task_id: UUID, key: str, values: dict[str, Any], *extra: ColumnElement[bool]
     ) -> Milestone | None:

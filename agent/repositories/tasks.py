@@ -251,6 +251,51 @@ class TaskRepository(BaseRepository[Task]):
             raise RecordNotFoundError(self.model_name, task_id)
         return task
 
+    async def set_fields(self, task_id: UUID, **fields: Any) -> None:
+        """Set columns of a task (its result, its complexity) without touching its status.
+
+        Args:
+            task_id: The task.
+            **fields: Columns to set.
+
+        Raises:
+            InvalidFieldError: Unknown fields.
+        """
+        self._check_fields(fields)
+        await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(**fields)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def usage_totals(self, task_id: UUID) -> UsageTotals:
+        """The task's usage totals as stored now.
+
+        Args:
+            task_id: The task.
+
+        Returns:
+            The totals.
+
+        Raises:
+            RecordNotFoundError: When the task does not exist.
+        """
+        row = (
+            await self.session.execute(
+                select(Task.input_tokens, Task.output_tokens, Task.cost_usd, Task.cost_unknown)
+                .where(Task.id == task_id)
+            )
+        ).one_or_none()
+        if row is None:
+            raise RecordNotFoundError(self.model_name, task_id)
+        return UsageTotals(
+            input_tokens=int(row[0]),
+            output_tokens=int(row[1]),
+            cost_usd=float(row[2]),
+            cost_unknown=bool(row[3]),
+        )
+
     async def add_usage(
         self,
         task_id: UUID,
