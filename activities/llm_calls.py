@@ -24,12 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.calls import MAX_OUTPUT_TOKENS, Call, EventIndex, call_draft
-from activities.common import ChunkPublisher, find_event, heartbeating, task_not_found
+from activities.common import (
+    ChunkPublisher,
+    StreamHeartbeat,
+    find_event,
+    heartbeating,
+    task_not_found,
+)
 from activities.models import (
     BudgetBlock,
     BudgetRemaining,
     CompressOutput,
     LLMCallOutput,
+    StreamUsage,
     preview,
 )
 from agent.config import Settings
@@ -153,9 +160,14 @@ class LLMActivityBase:
     async def _recover(
         self, session: AsyncSession, call: Call, output_type: type[OutputT]
     ) -> OutputT | None:
-        """Return the result a former attempt of this activity already committed."""
+        """Return the result a former attempt of this activity already committed.
+
+        When there is none, a former attempt may have died mid-stream (worker killed)
+        without recording what it used; bill that first (see `_bill_lost_attempt`).
+        """
         event = await find_event(session, call.task_id, EventIndex.COMPLETE)
         if event is None:
+            await self._bill_lost_attempt(session, call)
             return None
         try:
             output = output_type.model_validate(event.details["result"])
@@ -171,6 +183,60 @@ class LLMActivityBase:
             # The compressed text is that event's: its place in the log is the result.
             output = output.model_copy(update={"context_seq": event.sequence_number})
         return output
+
+    async def _bill_lost_attempt(self, session: AsyncSession, call: Call) -> None:
+        """Record the usage a former attempt streamed but never recorded, once.
+
+        Its last heartbeat carried its running usage (`StreamUsage`). The record is the
+        `AGENT_FAILED` that attempt would have written itself, under the same idempotency
+        key: when it did write it (it failed rather than died), or an earlier retry
+        already billed it, nothing is added twice. Called only when no attempt committed
+        a result, so a completed call's usage is never billed again.
+        """
+        info = activity.info()
+        if not info.heartbeat_details:
+            return
+        try:
+            lost = StreamUsage.model_validate(info.heartbeat_details[0])
+        except ValidationError:
+            logger.warning("heartbeat_details_unreadable", task_id=str(call.task_id))
+            return
+        if lost.activity_attempt >= info.attempt or lost.tokens == 0:
+            return
+        stored = await EventRepository(session).append(
+            [
+                call_draft(
+                    call,
+                    f"failed-{lost.activity_attempt}",
+                    EventType.AGENT_FAILED,
+                    agent=call.role,
+                    status=AgentStatus.FAILED,
+                    message=f"Attempt {lost.activity_attempt} was lost mid-stream",
+                    details={
+                        "error": "the attempt's worker stopped before recording its usage",
+                        "cancelled": False,
+                        "lost": True,
+                        "attempt": call.milestone_attempt,
+                        "activity_attempt": lost.activity_attempt,
+                        "partial_usage": {
+                            "input_tokens": lost.input_tokens,
+                            "output_tokens": lost.output_tokens,
+                            "cost_usd": lost.cost_usd,
+                        },
+                    },
+                )
+            ]
+        )
+        if stored:
+            usage = Usage(input_tokens=lost.input_tokens, output_tokens=lost.output_tokens)
+            await self._add_usage(session, call, usage, lost.cost_usd)
+            logger.info(
+                "lost_attempt_billed",
+                task_id=str(call.task_id),
+                role=call.role.value,
+                activity_attempt=lost.activity_attempt,
+                tokens=lost.tokens,
+            )
 
     async def _started(
         self,
@@ -234,11 +300,14 @@ class LLMActivityBase:
             model=call.model,
             messages=messages,
             role=call.role,
+            task_id=call.task_id,
             max_tokens=max_tokens or MAX_OUTPUT_TOKENS[call.role],
             json_mode=json_mode,
         )
+        beat = StreamHeartbeat()
         publisher = ChunkPublisher(
             self._db,
+            beat,
             task_id=call.task_id,
             session_id=call.session_id,
             milestone_id=call.milestone_id,
@@ -248,9 +317,11 @@ class LLMActivityBase:
         stream: LLMStream = self._llm.stream(request)
         opened = False
         try:
-            async with heartbeating():
+            async with heartbeating(beat):
                 async with stream:
                     opened = True
+                    beat.watch(stream)
+                    beat()  # the prompt is billed from here on: say so at once
                     async for delta in stream:
                         await publisher.add(delta)
                 await publisher.flush()
