@@ -1,9 +1,9 @@
 """One attempt of the `summarise` activity in a process of its own, to be SIGKILLed.
 
 `python -m tests.activities.dying_attempt DATABASE_URL SIMULATOR_URL TASK_ID WORKFLOW_ID`
-runs attempt 1 and prints the details of every heartbeat as one `HEARTBEAT <json>` line, so a test can
-kill the process mid-stream, like a worker dying, and hand the last details to the next
-attempt as Temporal would.
+runs attempt 1 and prints the details of every heartbeat as one `HEARTBEAT <json>` line,
+so a test can kill the process mid-stream, like a worker dying, and hand the last details
+to the next attempt as Temporal would.
 """
 
 from __future__ import annotations
