@@ -10,8 +10,8 @@ from uuid import UUID
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import BigInteger, RowMapping, Select, and_, cast, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, array
+from sqlalchemy import BigInteger, RowMapping, Select, and_, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -114,11 +114,15 @@ async def read_windows(
     if not windows:
         return []
     task_ids = list(windows)
-    bounds = func.unnest(
-        cast(array(task_ids), ARRAY(PG_UUID(as_uuid=True))),
-        cast(array([windows[t][0] for t in task_ids]), ARRAY(BigInteger)),
-        cast(array([windows[t][1] for t in task_ids]), ARRAY(BigInteger)),
-    ).table_valued("task_id", "after_seq", "up_to", name="w")
+    bounds = (
+        func.unnest(
+            literal(task_ids, ARRAY(PG_UUID(as_uuid=True))),
+            literal([windows[t][0] for t in task_ids], ARRAY(BigInteger)),
+            literal([windows[t][1] for t in task_ids], ARRAY(BigInteger)),
+        )
+        .table_valued("task_id", "after_seq", "up_to")
+        .render_derived(name="w")
+    )
     stmt = (
         _event_select()
         .join(

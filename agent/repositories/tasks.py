@@ -283,8 +283,9 @@ class TaskRepository(BaseRepository[Task]):
         """
         row = (
             await self.session.execute(
-                select(Task.input_tokens, Task.output_tokens, Task.cost_usd, Task.cost_unknown)
-                .where(Task.id == task_id)
+                select(
+                    Task.input_tokens, Task.output_tokens, Task.cost_usd, Task.cost_unknown
+                ).where(Task.id == task_id)
             )
         ).one_or_none()
         if row is None:

@@ -16,8 +16,8 @@ from agent.db.session import DatabaseSessionManager
 from agent.events.notify import EVENTS_CHANNEL, StoredNotification, parse_notification
 from agent.events.types import AgentActivityEvent, AgentRole, AgentStatus, EventType
 from agent.repositories.errors import InvalidEventError, InvalidPageSizeError, RecordNotFoundError
-from agent.repositories.events import EventDraft, EventRepository
-from tests.agent.repositories.conftest import TaskFactory
+from agent.repositories.events import EventDraft, EventRepository, read_windows
+from tests.agent.repositories.conftest import StatementCounter, TaskFactory
 
 NOTIFY_WAIT_SECONDS = 10.0
 
@@ -179,6 +179,33 @@ async def test_list_after_pages_in_order(session: AsyncSession, make_task: TaskF
     # Assert
     assert [e.sequence_number for e in page] == [3, 4, 5]
     assert tail == []
+
+
+async def test_read_windows_reads_each_task_in_its_window_in_one_statement(
+    session: AsyncSession, make_task: TaskFactory, statements: StatementCounter
+) -> None:
+    # Arrange
+    first, second, untouched = await make_task(), await make_task(), await make_task()
+    repo = EventRepository(session)
+    for task in (first, second, untouched):
+        await repo.append([_draft(task, f"{task.id}:{i}", message=str(i)) for i in range(5)])
+    await session.commit()
+
+    # Act
+    statements.active = True
+    events = await read_windows(session, {first.id: (1, 3), second.id: (3, 99)})
+    statements.active = False
+
+    # Assert
+    assert [(e.task_id, e.sequence_number, e.message) for e in events] == sorted(
+        [(first.id, 2, "1"), (first.id, 3, "2"), (second.id, 4, "3"), (second.id, 5, "4")]
+    )
+    same_via_list_after = (await repo.list_after(first.id, 1))[:2] + await repo.list_after(
+        second.id, 3
+    )
+    assert events == sorted(same_via_list_after, key=lambda e: (e.task_id, e.sequence_number))
+    assert statements.count == 1
+    assert await read_windows(session, {}) == []
 
 
 async def test_list_after_rejects_bad_limit(session: AsyncSession) -> None:
