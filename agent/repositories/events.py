@@ -388,6 +388,31 @@ class EventRepository:
         )
         return {task_id: int(seq) for task_id, seq in rows.all()}
 
+    async def session_positions(
+        self, session_id: UUID, user_id: UUID, up_to_event_id: int
+    ) -> dict[UUID, int]:
+        """Per task of the user's session, the highest sequence number at `id <= up_to_event_id`.
+
+        Args:
+            session_id: The session.
+            user_id: Only tasks this user owns count.
+            up_to_event_id: The session stream's position (`SessionEvent.event_id`).
+
+        Returns:
+            Task id -> last sequence number stored up to that position.
+        """
+        rows = await self.session.execute(
+            select(Event.task_id, func.max(Event.sequence_number))
+            .join(Task, Task.id == Event.task_id)
+            .where(
+                Event.session_id == session_id,
+                Task.user_id == user_id,
+                Event.id <= up_to_event_id,
+            )
+            .group_by(Event.task_id)
+        )
+        return {task_id: int(seq) for task_id, seq in rows.all()}
+
     async def list_after(
         self, task_id: UUID, after_seq: int = 0, limit: int = MAX_PAGE_SIZE
     ) -> list[AgentActivityEvent]:
