@@ -3,11 +3,12 @@
 An LLM activity runs in three database steps, each one transaction:
 
 1. prepare: return the result a former attempt already committed (crash after commit,
-   before Temporal recorded completion); read what the prompt needs; check the budget
-   (no call, no write when the estimate would pass it); write `AGENT_STARTED`.
-2. stream through `LLMClient.stream`, publishing batched `LLM_CHUNK`s and heartbeating;
-   on failure or cancellation close the provider stream and record the partial usage
-   with `AGENT_FAILED` before re-raising.
+   before Temporal recorded completion), else bill what a former attempt lost mid-stream;
+   read what the prompt needs; check the budget (no call, no write when the estimate
+   would pass it); write `AGENT_STARTED`.
+2. stream through `LLMClient.stream`, publishing batched `LLM_CHUNK`s and heartbeating
+   the running usage; on failure or cancellation close the provider stream and record
+   the partial usage with `AGENT_FAILED` before re-raising.
 3. commit: `LLM_COMPLETE` (full text, usage, cost), `AGENT_COMPLETED`, the state change
    and the usage increments.
 """
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities.billing import add_usage, bill_lost_attempt, record_failure
 from activities.calls import MAX_OUTPUT_TOKENS, Call, EventIndex, call_draft
 from activities.common import (
     ChunkPublisher,
@@ -36,7 +38,6 @@ from activities.models import (
     BudgetRemaining,
     CompressOutput,
     LLMCallOutput,
-    StreamUsage,
     preview,
 )
 from agent.config import Settings
@@ -163,11 +164,11 @@ class LLMActivityBase:
         """Return the result a former attempt of this activity already committed.
 
         When there is none, a former attempt may have died mid-stream (worker killed)
-        without recording what it used; bill that first (see `_bill_lost_attempt`).
+        without recording what it used; bill that first (see `billing.bill_lost_attempt`).
         """
         event = await find_event(session, call.task_id, EventIndex.COMPLETE)
         if event is None:
-            await self._bill_lost_attempt(session, call)
+            await bill_lost_attempt(session, call)
             return None
         try:
             output = output_type.model_validate(event.details["result"])
@@ -183,60 +184,6 @@ class LLMActivityBase:
             # The compressed text is that event's: its place in the log is the result.
             output = output.model_copy(update={"context_seq": event.sequence_number})
         return output
-
-    async def _bill_lost_attempt(self, session: AsyncSession, call: Call) -> None:
-        """Record the usage a former attempt streamed but never recorded, once.
-
-        Its last heartbeat carried its running usage (`StreamUsage`). The record is the
-        `AGENT_FAILED` that attempt would have written itself, under the same idempotency
-        key: when it did write it (it failed rather than died), or an earlier retry
-        already billed it, nothing is added twice. Called only when no attempt committed
-        a result, so a completed call's usage is never billed again.
-        """
-        info = activity.info()
-        if not info.heartbeat_details:
-            return
-        try:
-            lost = StreamUsage.model_validate(info.heartbeat_details[0])
-        except ValidationError:
-            logger.warning("heartbeat_details_unreadable", task_id=str(call.task_id))
-            return
-        if lost.activity_attempt >= info.attempt or lost.tokens == 0:
-            return
-        stored = await EventRepository(session).append(
-            [
-                call_draft(
-                    call,
-                    f"failed-{lost.activity_attempt}",
-                    EventType.AGENT_FAILED,
-                    agent=call.role,
-                    status=AgentStatus.FAILED,
-                    message=f"Attempt {lost.activity_attempt} was lost mid-stream",
-                    details={
-                        "error": "the attempt's worker stopped before recording its usage",
-                        "cancelled": False,
-                        "lost": True,
-                        "attempt": call.milestone_attempt,
-                        "activity_attempt": lost.activity_attempt,
-                        "partial_usage": {
-                            "input_tokens": lost.input_tokens,
-                            "output_tokens": lost.output_tokens,
-                            "cost_usd": lost.cost_usd,
-                        },
-                    },
-                )
-            ]
-        )
-        if stored:
-            usage = Usage(input_tokens=lost.input_tokens, output_tokens=lost.output_tokens)
-            await self._add_usage(session, call, usage, lost.cost_usd)
-            logger.info(
-                "lost_attempt_billed",
-                task_id=str(call.task_id),
-                role=call.role.value,
-                activity_attempt=lost.activity_attempt,
-                tokens=lost.tokens,
-            )
 
     async def _started(
         self,
@@ -329,69 +276,15 @@ class LLMActivityBase:
         except asyncio.CancelledError:
             # The stream is closed by now (`async with` exited); account for what it used.
             partial = stream.partial_response() if opened else None
-            await self._record_failure(call, partial, "cancelled", cancelled=True)
+            await record_failure(self._db, call, partial, "cancelled", cancelled=True)
             raise
         except Exception as exc:
             partial = stream.partial_response() if opened else None
             error = to_application_error(exc)
-            await self._record_failure(call, partial, str(error))
+            await record_failure(self._db, call, partial, str(error))
             raise error from exc
 
-    async def _record_failure(
-        self,
-        call: Call,
-        partial: LLMResponse | None,
-        error: str,
-        *,
-        cancelled: bool = False,
-    ) -> None:
-        """Write `AGENT_FAILED` with the usage spent so far (once per activity attempt)."""
-        info = activity.info()
-        usage = partial.usage if partial is not None else Usage()
-        cost = partial.cost_usd if partial is not None else 0.0
-        try:
-            async with self._db.session() as session, session.begin():
-                stored = await EventRepository(session).append(
-                    [
-                        call_draft(
-                            call,
-                            f"failed-{info.attempt}",
-                            EventType.AGENT_FAILED,
-                            agent=call.role,
-                            status=AgentStatus.FAILED,
-                            message=("Cancelled" if cancelled else f"Failed: {error}")[:1000],
-                            details={
-                                "error": error[:2000],
-                                "cancelled": cancelled,
-                                "attempt": call.milestone_attempt,
-                                "activity_attempt": info.attempt,
-                                "partial_usage": {
-                                    "input_tokens": usage.input_tokens,
-                                    "output_tokens": usage.output_tokens,
-                                    "cost_usd": cost,
-                                },
-                                "partial_chars": len(partial.content) if partial else 0,
-                            },
-                        )
-                    ]
-                )
-                if stored and usage.total_tokens > 0:
-                    await self._add_usage(session, call, usage, cost)
-        except Exception as exc:  # the original failure matters more than its record
-            logger.warning("agent_failure_not_recorded", error=str(exc), task_id=str(call.task_id))
-
     # ------------------------------------------------------------------ commit
-
-    async def _add_usage(
-        self, session: AsyncSession, call: Call, usage: Usage, cost: float | None
-    ) -> None:
-        await TaskRepository(session).add_usage(
-            call.task_id, usage.input_tokens, usage.output_tokens, cost
-        )
-        if call.milestone_key is not None:
-            await MilestoneRepository(session).add_usage(
-                call.task_id, call.milestone_key, usage.input_tokens, usage.output_tokens, cost
-            )
 
     async def _commit_call(
         self,
@@ -455,7 +348,7 @@ class LLMActivityBase:
         stored = await EventRepository(session).append(drafts)
         if any(e.type == EventType.LLM_COMPLETE for e in stored):
             if milestone_usage:
-                await self._add_usage(session, call, response.usage, response.cost_usd)
+                await add_usage(session, call, response.usage, response.cost_usd)
             else:
                 await TaskRepository(session).add_usage(
                     call.task_id,
