@@ -10,7 +10,7 @@ Ephemeral notifications (`LLM_CHUNK`) carry the event itself and are emitted as 
 Cost per notification matters (every socket of the process waits on this relay): the rows
 are read on the LISTEN connection itself (one statement, no pool checkout, no transaction),
 and notifications that queued up while a read was in flight are coalesced: one statement
-(`agent.repositories.events.read_windows`, the same read and row mapping as every other
+(`agent.repositories.event_rows.read_windows`, the same read and row mapping as every other
 event read) reads every new row of every task they name.
 """
 
@@ -39,7 +39,8 @@ from agent.events.notify import (
     parse_notification,
 )
 from agent.events.types import AgentActivityEvent
-from agent.repositories.events import EventRepository, read_windows
+from agent.repositories.event_rows import read_windows
+from agent.repositories.events import EventRepository
 
 logger = structlog.get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,11 +10,9 @@ from uuid import UUID
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import BigInteger, RowMapping, Select, and_, func, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.db.models import Event, Task
 from agent.events.notify import StoredNotification, notify
@@ -25,6 +23,7 @@ from agent.repositories.errors import (
     InvalidEventError,
     RecordNotFoundError,
 )
+from agent.repositories.event_rows import event_select, to_event
 
 logger = structlog.get_logger(__name__)
 
@@ -60,83 +59,6 @@ class SessionEvent:
 
     event_id: int
     event: AgentActivityEvent
-
-
-EVENT_COLUMNS = (
-    Event.type,
-    Event.session_id,
-    Event.task_id,
-    Event.milestone_id,
-    Event.sequence_number,
-    Event.agent,
-    Event.status,
-    Event.message,
-    Event.details,
-    Event.created_at.label("timestamp"),
-)
-"""The columns of a stored event, named as `AgentActivityEvent`'s fields."""
-
-
-def to_event(row: RowMapping) -> AgentActivityEvent:
-    """Map a row of `EVENT_COLUMNS` to the event it stores (the one mapping of event rows).
-
-    Args:
-        row: A row selected with `EVENT_COLUMNS` (more columns are ignored).
-
-    Returns:
-        The event, with its sequence number and its commit-time timestamp.
-    """
-    return AgentActivityEvent.model_validate(
-        {name: row[name] for name in AgentActivityEvent.model_fields if name in row}
-    )
-
-
-def _event_select() -> Select[Any]:
-    return select(*EVENT_COLUMNS)
-
-
-async def read_windows(
-    conn: AsyncConnection | AsyncSession, windows: Mapping[UUID, tuple[int, int]]
-) -> list[AgentActivityEvent]:
-    """Stored events of several tasks, each in its own `(after, up_to]` sequence window.
-
-    One statement whatever the number of tasks (the windows travel as arrays), so the
-    event relay reads every task its queued notifications name in one round trip.
-
-    Args:
-        conn: A connection (the relay's own) or a session to read on.
-        windows: Per task, the last sequence number the reader has and the highest it
-            wants.
-
-    Returns:
-        The events, by task and then ascending sequence number.
-    """
-    if not windows:
-        return []
-    task_ids = list(windows)
-    bounds = (
-        func.unnest(
-            literal(task_ids, ARRAY(PG_UUID(as_uuid=True))),
-            literal([windows[t][0] for t in task_ids], ARRAY(BigInteger)),
-            literal([windows[t][1] for t in task_ids], ARRAY(BigInteger)),
-        )
-        .table_valued("task_id", "after_seq", "up_to")
-        .render_derived(name="w")
-    )
-    stmt = (
-        _event_select()
-        .join(
-            bounds,
-            and_(
-                Event.task_id == bounds.c.task_id,
-                Event.sequence_number > bounds.c.after_seq,
-                Event.sequence_number <= bounds.c.up_to,
-            ),
-        )
-        .order_by(Event.task_id, Event.sequence_number)
-    )
-    rows = await conn.execute(stmt)
-    return [to_event(row) for row in rows.mappings()]
 
 
 class EventRepository:
@@ -308,7 +230,7 @@ class EventRepository:
         row = (
             (
                 await self.session.execute(
-                    _event_select().where(
+                    event_select().where(
                         Event.task_id == task_id, Event.idempotency_key == idempotency_key
                     )
                 )
@@ -331,7 +253,7 @@ class EventRepository:
         row = (
             (
                 await self.session.execute(
-                    _event_select().where(
+                    event_select().where(
                         Event.task_id == task_id, Event.sequence_number == sequence_number
                     )
                 )
@@ -357,7 +279,7 @@ class EventRepository:
         row = (
             (
                 await self.session.execute(
-                    _event_select()
+                    event_select()
                     .where(
                         Event.task_id == task_id,
                         Event.type == type_.value,
@@ -431,7 +353,7 @@ class EventRepository:
         """
         check_page_size(limit)
         rows = await self.session.execute(
-            _event_select()
+            event_select()
             .where(Event.task_id == task_id, Event.sequence_number > after_seq)
             .order_by(Event.sequence_number)
             .limit(limit)
@@ -460,7 +382,7 @@ class EventRepository:
         """
         check_page_size(limit)
         rows = await self.session.execute(
-            _event_select()
+            event_select()
             .add_columns(Event.id.label("event_id"))
             .where(Event.session_id == session_id, Event.id > after_event_id)
             .order_by(Event.id)

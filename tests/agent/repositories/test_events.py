@@ -16,7 +16,8 @@ from agent.db.session import DatabaseSessionManager
 from agent.events.notify import EVENTS_CHANNEL, StoredNotification, parse_notification
 from agent.events.types import AgentActivityEvent, AgentRole, AgentStatus, EventType
 from agent.repositories.errors import InvalidEventError, InvalidPageSizeError, RecordNotFoundError
-from agent.repositories.events import EventDraft, EventRepository, read_windows
+from agent.repositories.event_rows import read_windows
+from agent.repositories.events import EventDraft, EventRepository
 from tests.agent.repositories.conftest import StatementCounter, TaskFactory
 
 NOTIFY_WAIT_SECONDS = 10.0
