@@ -12,9 +12,10 @@
 6. No workflow history holds an LLM output (claim-check) and none has more than 10% of
    Temporal's history event-count warning.
 7. Nothing served goes unbilled: the totals are at least the tokens the simulator served
-   the task, less what each unfinished completion may have streamed after its attempt's
-   last heartbeat reached Temporal (a worker killed mid-stream leaves its usage only in
-   its heartbeats; see `served_allowance`).
+   the task, less, for each completion that no committed `LLM_COMPLETE` accounts for,
+   what its attempt may have received after its last heartbeat reached Temporal (a
+   worker killed mid-call leaves its usage only in its heartbeats; see
+   `served_allowance`).
 """
 
 from __future__ import annotations
@@ -92,12 +93,14 @@ REST_PAGE_SIZE = 37
 
 
 def served_allowance(tps: float) -> int:
-    """Tokens an unfinished completion may have been served that its attempt never billed.
+    """Tokens a completion may have been served that its attempt could not bill.
 
-    The attempt heartbeats its running usage with every chunk batch, but the SDK sends a
-    heartbeat to Temporal at most once per `MAX_HEARTBEAT_THROTTLE` (the first one, which
-    carries the prompt, at once): a worker killed in between loses what it streamed
-    since, plus the batch it had not flushed yet.
+    A completion either ends in a committed `LLM_COMPLETE` (billed exactly) or its
+    attempt bills what it knows: its own `AGENT_FAILED`, or, when its worker died, the
+    usage of its last heartbeat. The attempt heartbeats its running usage with every
+    chunk batch, but the SDK sends a heartbeat to Temporal at most once per
+    `MAX_HEARTBEAT_THROTTLE` (the first one, which carries the prompt, at once): a worker
+    killed in between loses what it received since, plus the batch it had not flushed.
     """
     if tps <= 0:
         return UNLIMITED_TPS_BATCH_TOKENS
@@ -288,11 +291,13 @@ async def check(
         if served is not None:
             served_tokens = served["input_tokens"] + served["output_tokens"]
             recorded_tokens = task.input_tokens + task.output_tokens
-            slack = served["unfinished"] * allowance
+            committed = sum(1 for e in events if e.type == EventType.LLM_COMPLETE)
+            uncommitted = max(0, served["completions"] - committed)
+            slack = uncommitted * allowance
             if recorded_tokens < served_tokens - slack:
                 v.append(
                     f"{task_id}: billed {recorded_tokens} tokens but served {served_tokens} "
-                    f"({served['unfinished']} unfinished completions, {slack} allowed)"
+                    f"({uncommitted} completions without LLM_COMPLETE, {slack} allowed)"
                 )
 
         # 6. Claim-check and history size.
