@@ -33,7 +33,7 @@ from activities.models import PREVIEW_CHARS
 from activities.policies import CHUNK_FLUSH_INTERVAL_SECONDS
 from agent.db.models import Event, Milestone, Task
 from agent.events.types import AgentRole, EventType, TaskStatus
-from agent.llm.simulator.app import UNLIMITED_TPS_BATCH_TOKENS
+from agent.llm.simulator.completion import UNLIMITED_TPS_BATCH_TOKENS
 from agent.worker import MAX_HEARTBEAT_THROTTLE
 from tests.chaos.clients import Follower
 from tests.chaos.harness import Cluster
