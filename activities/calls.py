@@ -1,7 +1,6 @@
 """What an agent call is: who calls, its event positions, messages and answers.
 
-Pure helpers shared by every LLM activity (no I/O except `set_task_fields`, which runs
-in the caller's transaction).
+Pure helpers shared by every LLM activity (no I/O).
 """
 
 from __future__ import annotations
@@ -12,15 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from activities.common import draft
 from activities.models import CallUsage
-from agent.db.models import Task
 from agent.events.types import AgentRole, EventStatus, EventType
 from agent.llm.types import ChatMessage, LLMResponse
-from agent.repositories import EventDraft
+from agent.repositories.events import EventDraft
 
 MAX_OUTPUT_TOKENS: dict[AgentRole, int] = {
     AgentRole.CLASSIFIER: 64,
@@ -129,8 +124,3 @@ def call_draft(
         message=message,
         details=details,
     )
-
-
-async def set_task_fields(session: AsyncSession, task_id: UUID, **fields: Any) -> None:
-    """Update columns of the task row."""
-    await session.execute(update(Task).where(Task.id == task_id).values(**fields))

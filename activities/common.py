@@ -15,18 +15,18 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.models import StreamUsage
 from activities.policies import CHUNK_FLUSH_INTERVAL_SECONDS, LLM_HEARTBEAT_INTERVAL_SECONDS
 from agent.contract.errors import WorkflowErrorType
-from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.notify import publish_ephemeral
 from agent.events.types import AgentActivityEvent, AgentRole, EventStatus, EventType
-from agent.repositories import EventDraft
+from agent.llm.client import LLMStream
+from agent.repositories.events import EventDraft, EventRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -88,28 +88,65 @@ def milestone_not_found(task_id: UUID, key: str) -> ApplicationError:
     )
 
 
-async def find_event(session: AsyncSession, task_id: UUID, index: int | str) -> Event | None:
+async def find_event(
+    session: AsyncSession, task_id: UUID, index: int | str
+) -> AgentActivityEvent | None:
     """Return the stored event of the running activity at `index`, if a former attempt wrote it."""
-    result = await session.execute(
-        select(Event).where(Event.task_id == task_id, Event.idempotency_key == event_key(index))
-    )
-    return result.scalar_one_or_none()
+    return await EventRepository(session).get_by_key(task_id, event_key(index))
+
+
+class StreamHeartbeat:
+    """Heartbeats of one LLM activity attempt, each carrying what it has streamed so far.
+
+    Temporal keeps the last details it received across attempts, so a worker killed
+    mid-stream leaves its running usage behind for the next attempt to bill. Every
+    heartbeat of the attempt must go through here: one without details would erase them.
+    """
+
+    def __init__(self) -> None:
+        self._attempt = activity.info().attempt
+        self._stream: LLMStream | None = None
+
+    def watch(self, stream: LLMStream) -> None:
+        """Report `stream`'s usage from now on (call once it is open)."""
+        self._stream = stream
+
+    def usage(self) -> StreamUsage:
+        """What the attempt has streamed so far (zero before the stream opened)."""
+        if self._stream is None:
+            return StreamUsage(activity_attempt=self._attempt)
+        partial = self._stream.partial_response()
+        return StreamUsage(
+            activity_attempt=self._attempt,
+            input_tokens=partial.usage.input_tokens,
+            output_tokens=partial.usage.output_tokens,
+            cost_usd=partial.cost_usd,
+        )
+
+    def __call__(self) -> None:
+        """Heartbeat with the running usage."""
+        activity.heartbeat(self.usage().model_dump(mode="json"))
 
 
 @contextlib.asynccontextmanager
-async def heartbeating(interval: float = LLM_HEARTBEAT_INTERVAL_SECONDS) -> AsyncIterator[None]:
+async def heartbeating(
+    beat: StreamHeartbeat, interval: float = LLM_HEARTBEAT_INTERVAL_SECONDS
+) -> AsyncIterator[None]:
     """Heartbeat in the background while the body runs.
 
     Heartbeats prove the worker is alive and carry cancellation to the activity; a hung
     provider is caught by the LLM client's read timeout, not by a missing heartbeat.
+    The first background beat waits one interval: the SDK sends a first heartbeat at
+    once and throttles the next ones, so the first should be the one that carries the
+    prompt's tokens (sent by the caller when the stream opens).
     """
 
-    async def beat() -> None:
+    async def beat_forever() -> None:
         while True:
-            activity.heartbeat()
             await asyncio.sleep(interval)
+            beat()
 
-    task = asyncio.create_task(beat())
+    task = asyncio.create_task(beat_forever())
     try:
         yield
     finally:
@@ -128,6 +165,7 @@ class ChunkPublisher:
     def __init__(
         self,
         db: DatabaseSessionManager,
+        beat: StreamHeartbeat,
         *,
         task_id: UUID,
         session_id: UUID | None,
@@ -137,6 +175,7 @@ class ChunkPublisher:
         interval: float = CHUNK_FLUSH_INTERVAL_SECONDS,
     ) -> None:
         self._db = db
+        self._beat = beat
         self._task_id = task_id
         self._session_id = session_id
         self._milestone_id = milestone_id
@@ -180,7 +219,7 @@ class ChunkPublisher:
             },
         )
         self._index += 1
-        activity.heartbeat()
+        self._beat()
         try:
             async with self._db.engine.connect() as conn:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")

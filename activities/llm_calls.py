@@ -3,11 +3,12 @@
 An LLM activity runs in three database steps, each one transaction:
 
 1. prepare: return the result a former attempt already committed (crash after commit,
-   before Temporal recorded completion); read what the prompt needs; check the budget
-   (no call, no write when the estimate would pass it); write `AGENT_STARTED`.
-2. stream through `LLMClient.stream`, publishing batched `LLM_CHUNK`s and heartbeating;
-   on failure or cancellation close the provider stream and record the partial usage
-   with `AGENT_FAILED` before re-raising.
+   before Temporal recorded completion), else bill what a former attempt lost mid-stream;
+   read what the prompt needs; check the budget (no call, no write when the estimate
+   would pass it); write `AGENT_STARTED`.
+2. stream through `LLMClient.stream`, publishing batched `LLM_CHUNK`s and heartbeating
+   the running usage; on failure or cancellation close the provider stream and record
+   the partial usage with `AGENT_FAILED` before re-raising.
 3. commit: `LLM_COMPLETE` (full text, usage, cost), `AGENT_COMPLETED`, the state change
    and the usage increments.
 """
@@ -23,8 +24,15 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities.billing import add_usage, bill_lost_attempt, record_failure
 from activities.calls import MAX_OUTPUT_TOKENS, Call, EventIndex, call_draft
-from activities.common import ChunkPublisher, find_event, heartbeating, task_not_found
+from activities.common import (
+    ChunkPublisher,
+    StreamHeartbeat,
+    find_event,
+    heartbeating,
+    task_not_found,
+)
 from activities.models import (
     BudgetBlock,
     BudgetRemaining,
@@ -44,13 +52,10 @@ from agent.llm.tokens import count_message_tokens
 from agent.llm.types import ChatMessage, LLMRequest, LLMResponse, Usage
 from agent.prompts.cache import PromptCache
 from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
-from agent.repositories import (
-    EventDraft,
-    EventRepository,
-    MilestoneRepository,
-    PromptRepository,
-    TaskRepository,
-)
+from agent.repositories.events import EventDraft, EventRepository
+from agent.repositories.milestones import MilestoneRepository
+from agent.repositories.prompts import PromptRepository
+from agent.repositories.tasks import TaskRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -88,7 +93,7 @@ class LLMActivityBase:
     # ------------------------------------------------------------------ reads
 
     async def _task(self, session: AsyncSession, task_id: UUID) -> Task:
-        task = await session.get(Task, task_id)
+        task = await TaskRepository(session).get_by_id(task_id)
         if task is None:
             raise task_not_found(task_id)
         return task
@@ -156,9 +161,14 @@ class LLMActivityBase:
     async def _recover(
         self, session: AsyncSession, call: Call, output_type: type[OutputT]
     ) -> OutputT | None:
-        """Return the result a former attempt of this activity already committed."""
+        """Return the result a former attempt of this activity already committed.
+
+        When there is none, a former attempt may have died mid-stream (worker killed)
+        without recording what it used; bill that first (see `billing.bill_lost_attempt`).
+        """
         event = await find_event(session, call.task_id, EventIndex.COMPLETE)
         if event is None:
+            await bill_lost_attempt(session, call)
             return None
         try:
             output = output_type.model_validate(event.details["result"])
@@ -237,11 +247,14 @@ class LLMActivityBase:
             model=call.model,
             messages=messages,
             role=call.role,
+            task_id=call.task_id,
             max_tokens=max_tokens or MAX_OUTPUT_TOKENS[call.role],
             json_mode=json_mode,
         )
+        beat = StreamHeartbeat()
         publisher = ChunkPublisher(
             self._db,
+            beat,
             task_id=call.task_id,
             session_id=call.session_id,
             milestone_id=call.milestone_id,
@@ -251,9 +264,11 @@ class LLMActivityBase:
         stream: LLMStream = self._llm.stream(request)
         opened = False
         try:
-            async with heartbeating():
+            async with heartbeating(beat):
                 async with stream:
                     opened = True
+                    beat.watch(stream)
+                    beat()  # the prompt is billed from here on: say so at once
                     async for delta in stream:
                         await publisher.add(delta)
                 await publisher.flush()
@@ -261,69 +276,15 @@ class LLMActivityBase:
         except asyncio.CancelledError:
             # The stream is closed by now (`async with` exited); account for what it used.
             partial = stream.partial_response() if opened else None
-            await self._record_failure(call, partial, "cancelled", cancelled=True)
+            await record_failure(self._db, call, partial, "cancelled", cancelled=True)
             raise
         except Exception as exc:
             partial = stream.partial_response() if opened else None
             error = to_application_error(exc)
-            await self._record_failure(call, partial, str(error))
+            await record_failure(self._db, call, partial, str(error))
             raise error from exc
 
-    async def _record_failure(
-        self,
-        call: Call,
-        partial: LLMResponse | None,
-        error: str,
-        *,
-        cancelled: bool = False,
-    ) -> None:
-        """Write `AGENT_FAILED` with the usage spent so far (once per activity attempt)."""
-        info = activity.info()
-        usage = partial.usage if partial is not None else Usage()
-        cost = partial.cost_usd if partial is not None else 0.0
-        try:
-            async with self._db.session() as session, session.begin():
-                stored = await EventRepository(session).append(
-                    [
-                        call_draft(
-                            call,
-                            f"failed-{info.attempt}",
-                            EventType.AGENT_FAILED,
-                            agent=call.role,
-                            status=AgentStatus.FAILED,
-                            message=("Cancelled" if cancelled else f"Failed: {error}")[:1000],
-                            details={
-                                "error": error[:2000],
-                                "cancelled": cancelled,
-                                "attempt": call.milestone_attempt,
-                                "activity_attempt": info.attempt,
-                                "partial_usage": {
-                                    "input_tokens": usage.input_tokens,
-                                    "output_tokens": usage.output_tokens,
-                                    "cost_usd": cost,
-                                },
-                                "partial_chars": len(partial.content) if partial else 0,
-                            },
-                        )
-                    ]
-                )
-                if stored and usage.total_tokens > 0:
-                    await self._add_usage(session, call, usage, cost)
-        except Exception as exc:  # the original failure matters more than its record
-            logger.warning("agent_failure_not_recorded", error=str(exc), task_id=str(call.task_id))
-
     # ------------------------------------------------------------------ commit
-
-    async def _add_usage(
-        self, session: AsyncSession, call: Call, usage: Usage, cost: float | None
-    ) -> None:
-        await TaskRepository(session).add_usage(
-            call.task_id, usage.input_tokens, usage.output_tokens, cost
-        )
-        if call.milestone_key is not None:
-            await MilestoneRepository(session).add_usage(
-                call.task_id, call.milestone_key, usage.input_tokens, usage.output_tokens, cost
-            )
 
     async def _commit_call(
         self,
@@ -387,7 +348,7 @@ class LLMActivityBase:
         stored = await EventRepository(session).append(drafts)
         if any(e.type == EventType.LLM_COMPLETE for e in stored):
             if milestone_usage:
-                await self._add_usage(session, call, response.usage, response.cost_usd)
+                await add_usage(session, call, response.usage, response.cost_usd)
             else:
                 await TaskRepository(session).add_usage(
                     call.task_id,

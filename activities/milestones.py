@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -30,10 +29,11 @@ from activities.models import (
     preview,
 )
 from agent.contract.errors import WorkflowErrorType
-from agent.db.models import Event, Milestone
+from agent.db.models import Milestone
 from agent.events.types import AgentRole, AgentStatus, EventType
 from agent.llm.tokens import count_message_tokens, count_tokens
-from agent.repositories import MilestoneRepository
+from agent.repositories.events import EventRepository
+from agent.repositories.milestones import MilestoneRepository
 
 
 def milestone_call(data: MilestoneCallInput, role: AgentRole) -> Call:
@@ -79,12 +79,8 @@ async def compressed_context(session: AsyncSession, task_id: UUID, seq: int) -> 
     Raises:
         ApplicationError: When that event is not a stored LLM result.
     """
-    row = (
-        await session.execute(
-            select(Event).where(Event.task_id == task_id, Event.sequence_number == seq)
-        )
-    ).scalar_one_or_none()
-    if row is None or row.type != EventType.LLM_COMPLETE.value:
+    row = await EventRepository(session).get_at(task_id, seq)
+    if row is None or row.type != EventType.LLM_COMPLETE:
         raise ApplicationError(
             f"compressed context event {seq} not found", type=WorkflowErrorType.CONTEXT_NOT_FOUND
         )

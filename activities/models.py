@@ -39,6 +39,24 @@ class CallUsage(BaseModel):
         return self.input_tokens + self.output_tokens
 
 
+class StreamUsage(BaseModel):
+    """The usage an LLM activity attempt has streamed so far, carried in its heartbeats.
+
+    When the attempt dies without recording it (worker killed mid-stream), the next
+    attempt reads it from `activity.info().heartbeat_details` and bills it.
+    """
+
+    activity_attempt: int = Field(ge=1)
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cost_usd: float | None = 0.0
+
+    @property
+    def tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
 class BudgetRemaining(BaseModel):
     """What a task may still spend; None means unlimited."""
 

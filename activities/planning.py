@@ -5,7 +5,6 @@ from __future__ import annotations
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
@@ -15,7 +14,6 @@ from activities.calls import (
     assistant_message,
     call_usage,
     parse_json_object,
-    set_task_fields,
     system_message,
     user_message,
 )
@@ -23,10 +21,11 @@ from activities.llm_calls import LLMActivityBase
 from activities.models import ClassifyInput, ClassifyOutput, PlanInput, PlanItem, PlanOutput
 from activities.progress import model_routes
 from agent.contract.plan import PlanValidationError, parse_plan_text
-from agent.db.models import Event
 from agent.events.types import AgentRole, EventType, TaskComplexity
 from agent.llm.types import ChatMessage
-from agent.repositories import MilestoneRepository
+from agent.repositories.events import EventRepository
+from agent.repositories.milestones import MilestoneRepository
+from agent.repositories.tasks import TaskRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -48,18 +47,9 @@ async def previous_invalid_plan(session: AsyncSession, task_id: UUID) -> str | N
     A retry of the re-ask reads the same row, since this attempt's own `LLM_COMPLETE` is
     only written when it commits (and a committed attempt is recovered before this runs).
     """
-    row = (
-        await session.execute(
-            select(Event)
-            .where(
-                Event.task_id == task_id,
-                Event.type == EventType.LLM_COMPLETE.value,
-                Event.agent == AgentRole.PLANNER.value,
-            )
-            .order_by(Event.sequence_number.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    row = await EventRepository(session).latest_of(
+        task_id, EventType.LLM_COMPLETE, AgentRole.PLANNER
+    )
     if row is None:
         return None
     result = row.details.get("result")
@@ -97,7 +87,7 @@ class PlanningActivities(LLMActivityBase):
             usage=call_usage(response),
         )
         async with self._db.session() as session, session.begin():
-            await set_task_fields(session, data.task_id, complexity=complexity.value)
+            await TaskRepository(session).set_fields(data.task_id, complexity=complexity.value)
             await self._commit_call(session, call, response, output, f"Complexity: {complexity}")
         return output
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.common import draft
 from activities.models import ModelChoice
 from agent.contract.task import Totals
-from agent.db.models import Milestone, Task
 from agent.events.types import AgentRole, EventType, MilestoneStatus, TaskComplexity, TaskStatus
 from agent.llm.routing import ModelRouter
 from agent.llm.types import Usage
-from agent.repositories import EventDraft
+from agent.repositories.events import EventDraft, EventRepository
+from agent.repositories.milestones import MilestoneRepository
+from agent.repositories.tasks import TaskRepository
 
 DONE_STATUSES = frozenset({MilestoneStatus.PASSED, MilestoneStatus.FAILED, MilestoneStatus.SKIPPED})
 """Milestone statuses that count as done in `TASK_PROGRESS`."""
@@ -52,30 +52,22 @@ async def progress_draft(
 ) -> EventDraft:
     """`TASK_PROGRESS` with milestone counts and usage totals as of the caller's commit.
 
-    Read inside the caller's transaction after its milestone update; `pending_usage` is
-    usage the same transaction adds after appending this event.
+    Call it in the caller's transaction after its milestone update. It first takes the
+    task's append locks (held until commit): milestones finishing together each count in
+    their own transaction, and without the lock each would miss the other's uncommitted
+    update ("1/2 done" twice). Under the lock the count sees every earlier commit, and
+    a later one waits for this commit. `pending_usage` is usage the same transaction
+    adds after appending this event.
     """
-    counts = dict.fromkeys(MilestoneStatus, 0)
-    rows = await session.execute(
-        select(Milestone.status, func.count())
-        .where(Milestone.task_id == task_id)
-        .group_by(Milestone.status)
-    )
-    for status, count in rows:
-        counts[MilestoneStatus(status)] = int(count)
-    row = (
-        await session.execute(
-            select(Task.input_tokens, Task.output_tokens, Task.cost_usd, Task.cost_unknown).where(
-                Task.id == task_id
-            )
-        )
-    ).one()
+    await EventRepository(session).lock_task(task_id, [session_id])
+    counts = await MilestoneRepository(session).count_by_status(task_id)
+    stored = await TaskRepository(session).usage_totals(task_id)
     usage = pending_usage or Usage()
     totals = Totals(
-        input_tokens=int(row[0]) + usage.input_tokens,
-        output_tokens=int(row[1]) + usage.output_tokens,
-        cost_usd=float(row[2]) + (pending_cost_usd or 0.0),
-        cost_unknown=bool(row[3]) or (usage.total_tokens > 0 and pending_cost_usd is None),
+        input_tokens=stored.input_tokens + usage.input_tokens,
+        output_tokens=stored.output_tokens + usage.output_tokens,
+        cost_usd=stored.cost_usd + (pending_cost_usd or 0.0),
+        cost_unknown=stored.cost_unknown or (usage.total_tokens > 0 and pending_cost_usd is None),
     )
     total = sum(counts.values())
     done = sum(counts[s] for s in DONE_STATUSES)

@@ -7,13 +7,13 @@ from temporalio import activity
 from activities.calls import (
     Call,
     call_usage,
-    set_task_fields,
     system_message,
     user_message,
 )
 from activities.llm_calls import LLMActivityBase
 from activities.models import SummariseInput, SummariseOutput, preview
 from agent.events.types import AgentRole, TaskComplexity
+from agent.repositories.tasks import TaskRepository
 
 SUMMARY_INPUT_SHARE = 0.8
 """Share of the summariser's context budget given to the milestones' results."""
@@ -58,6 +58,6 @@ class SummaryActivities(LLMActivityBase):
             summary_preview=preview(response.content), usage=call_usage(response)
         )
         async with self._db.session() as session, session.begin():
-            await set_task_fields(session, data.task_id, result=response.content)
+            await TaskRepository(session).set_fields(data.task_id, result=response.content)
             await self._commit_call(session, call, response, output, "Summary written")
         return output

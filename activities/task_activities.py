@@ -6,8 +6,11 @@ idempotency keys, so a retry after a crash (even after the commit) changes nothi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.common import draft, task_not_found
 from activities.models import (
@@ -21,19 +24,20 @@ from activities.models import (
 )
 from activities.progress import model_routes, progress_draft
 from agent.config import Settings
-from agent.contract.task import MilestoneSpec
+from agent.contract.errors import WorkflowErrorType
+from agent.contract.plan import Plan, PlanValidationError, apply_edits
+from agent.contract.task import Budget, MilestoneSpec, PlanEdit
+from agent.db.models import Milestone
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType, TaskComplexity, TaskStatus
 from agent.llm.routing import ModelRouter
 from agent.prompts.cache import PromptCache
 from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
-from agent.repositories import (
-    BreakpointDecisionRepository,
-    EventRepository,
-    MilestoneRepository,
-    PromptRepository,
-    TaskRepository,
-)
+from agent.repositories.decisions import BreakpointDecisionRepository
+from agent.repositories.events import EventRepository
+from agent.repositories.milestones import MilestoneRepository
+from agent.repositories.prompts import PromptRepository
+from agent.repositories.tasks import TaskRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -45,6 +49,37 @@ _FINISH_EVENTS: dict[TaskStatus, EventType] = {
     TaskStatus.FAILED: EventType.TASK_FAILED,
     TaskStatus.CANCELLED: EventType.TASK_CANCELLED,
 }
+
+
+def _edited_plan(rows: Sequence[Milestone], edits: PlanEdit) -> Plan:
+    """The stored plan with a person's edits applied, by the rules the workflow used.
+
+    The workflow already validated the edit against its milestone statuses (the
+    authority on what is locked), so only the edit itself is applied here.
+
+    Raises:
+        ApplicationError: Non-retryable `InvalidPlanEdit` when the edit does not apply to
+            the stored plan (it and the workflow's plan disagree: retrying cannot help).
+    """
+    stored = Plan.model_construct(
+        milestones=[
+            MilestoneSpec(
+                key=row.key,
+                title=row.title,
+                description=row.description,
+                depends_on=list(row.depends_on),
+            )
+            for row in rows
+        ]
+    )
+    try:
+        return apply_edits(stored, edits)
+    except PlanValidationError as exc:
+        raise ApplicationError(
+            f"the plan edit does not apply to the stored plan: {exc}",
+            type=WorkflowErrorType.INVALID_PLAN_EDIT,
+            non_retryable=True,
+        ) from exc
 
 
 class TaskActivities:
@@ -165,7 +200,7 @@ class TaskActivities:
         request = data.request
         pause = data.pause
         async with self._db.session() as session, session.begin():
-            await BreakpointDecisionRepository(session).record(
+            recorded = await BreakpointDecisionRepository(session).record(
                 task_id=data.task_id,
                 breakpoint_id=pause.breakpoint_id,
                 kind=pause.kind.value,
@@ -177,41 +212,28 @@ class TaskActivities:
                 decided_at=data.decided_at,
             )
             milestones = MilestoneRepository(session)
-            if request.edits is not None:
-                current = {m.key: m for m in await milestones.list_for_task(data.task_id)}
-                changes = {c.key: c for c in request.edits.change}
-                added = {a.key: a for a in request.edits.add}
-                specs: list[MilestoneSpec] = []
-                for key in data.plan_keys:
-                    if key in added:
-                        specs.append(added[key])
-                        continue
-                    row = current[key]
-                    change = changes.get(key)
-                    specs.append(
-                        MilestoneSpec(
-                            key=key,
-                            title=change.title if change and change.title else row.title,
-                            description=(
-                                change.description
-                                if change and change.description is not None
-                                else row.description
-                            ),
-                            depends_on=(
-                                change.depends_on
-                                if change and change.depends_on is not None
-                                else list(row.depends_on)
-                            ),
-                        )
+            # The decision, the edit and the budget commit together: a decision already
+            # recorded means a former attempt applied them (edits are not idempotent).
+            if request.edits is not None and recorded.created:
+                rows = await milestones.list_for_task(data.task_id)
+                edited = _edited_plan(rows, request.edits)
+                if edited.keys != data.plan_keys:
+                    logger.warning(
+                        "decision_plan_differs_from_workflow",
+                        task_id=str(data.task_id),
+                        activity_keys=edited.keys,
+                        workflow_keys=data.plan_keys,
                     )
-                await milestones.replace_plan(data.task_id, specs)
-            budget_fields = {}
-            if request.budget is not None:
-                if request.budget.max_cost_usd is not None:
-                    budget_fields["max_cost_usd"] = request.budget.max_cost_usd
-                if request.budget.max_tokens is not None:
-                    budget_fields["max_tokens"] = request.budget.max_tokens
-            await TaskRepository(session).set_status(
+                await milestones.replace_plan(data.task_id, edited.milestones)
+            tasks = TaskRepository(session)
+            budget_fields: dict[str, object] = {}
+            if request.budget is not None and recorded.created:
+                task = await tasks.get_by_id(data.task_id)
+                if task is None:
+                    raise task_not_found(data.task_id)
+                stored = Budget(max_cost_usd=task.max_cost_usd, max_tokens=task.max_tokens)
+                budget_fields = stored.merged(request.budget).model_dump()
+            await tasks.set_status(
                 data.task_id,
                 TaskStatus.RUNNING,
                 only_from=ACTIVE_STATUSES,

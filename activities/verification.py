@@ -10,6 +10,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.billing import record_failure
 from activities.calls import (
     EventIndex,
     InvalidAgentAnswerError,
@@ -26,7 +27,8 @@ from activities.models import VerifyInput, VerifyOutput, preview
 from activities.progress import progress_draft
 from agent.events.types import AgentRole, EventType, MilestoneStatus
 from agent.llm.errors import LLMErrorType
-from agent.repositories import EventDraft, MilestoneRepository
+from agent.repositories.events import EventDraft
+from agent.repositories.milestones import MilestoneRepository
 
 
 def verdict_status(passed: bool, attempt: int, max_attempts: int) -> MilestoneStatus:
@@ -73,7 +75,7 @@ class VerificationActivities(LLMActivityBase):
             passed = bool(verdict["passed"])
             feedback = str(verdict.get("feedback", ""))
         except (InvalidAgentAnswerError, KeyError) as exc:
-            await self._record_failure(call, response, f"invalid verdict: {exc}")
+            await record_failure(self._db, call, response, f"invalid verdict: {exc}")
             raise ApplicationError(
                 f"the verifier's answer is not a verdict: {exc}",
                 type=LLMErrorType.INVALID_RESPONSE,

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 
 from agent.db.session import DatabaseSessionManager
-from agent.repositories.users import MAX_API_KEY_CHARS, ApiKeyRepository, hash_api_key
+from agent.repositories.api_keys import MAX_API_KEY_CHARS, ApiKeyRepository, hash_api_key
 
 AUTH_CACHE_TTL_SECONDS = 30.0
 """A revoked key keeps working on this process for at most this long."""

@@ -16,7 +16,7 @@ from agent.config import to_asyncpg_url
 from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType
-from agent.repositories.users import ApiKeyRepository
+from agent.repositories.api_keys import ApiKeyRepository
 from agent.temporal import connect_temporal
 from bench.stack import RunningStack, bench_settings
 

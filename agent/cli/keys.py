@@ -71,7 +71,8 @@ async def create_api_key(
     """
     # The data layer is imported on use so `agent --help` and other commands start fast.
     from agent.db.session import DatabaseSessionManager
-    from agent.repositories.users import ApiKeyRepository, UserRepository
+    from agent.repositories.api_keys import ApiKeyRepository
+    from agent.repositories.users import UserRepository
 
     async with (
         DatabaseSessionManager(database_url, pool_size=1) as manager,

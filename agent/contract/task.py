@@ -23,6 +23,25 @@ class Budget(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0, le=10_000)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000_000)
 
+    def merged(self, raised: Budget) -> Budget:
+        """This budget with the limits a person set at a breakpoint.
+
+        A limit `raised` leaves None stays as it is (None there means "unchanged", not
+        "unlimited"); every limit it sets replaces this one.
+
+        Args:
+            raised: The budget of a resume decision.
+
+        Returns:
+            The merged budget.
+        """
+        return Budget(
+            max_cost_usd=(
+                raised.max_cost_usd if raised.max_cost_usd is not None else self.max_cost_usd
+            ),
+            max_tokens=raised.max_tokens if raised.max_tokens is not None else self.max_tokens,
+        )
+
 
 class Totals(BaseModel):
     """Usage summed over every LLM call of a task."""

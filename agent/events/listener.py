@@ -10,14 +10,14 @@ Ephemeral notifications (`LLM_CHUNK`) carry the event itself and are emitted as 
 Cost per notification matters (every socket of the process waits on this relay): the rows
 are read on the LISTEN connection itself (one statement, no pool checkout, no transaction),
 and notifications that queued up while a read was in flight are coalesced: one statement
-reads every new row of every task they name.
+(`agent.repositories.event_rows.read_windows`, the same read and row mapping as every other
+event read) reads every new row of every task they name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -27,11 +27,11 @@ from uuid import UUID
 
 import asyncpg
 import structlog
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
-from agent.config import to_libpq_url
-from agent.db.models import Event
+from agent.config import to_asyncpg_url
 from agent.events.notify import (
     EVENTS_CHANNEL,
     EphemeralNotification,
@@ -39,6 +39,8 @@ from agent.events.notify import (
     parse_notification,
 )
 from agent.events.types import AgentActivityEvent
+from agent.repositories.event_rows import read_windows
+from agent.repositories.events import EventRepository
 
 logger = structlog.get_logger(__name__)
 
@@ -57,16 +59,6 @@ MAX_BATCH_NOTIFICATIONS = 2_000
 MAX_TRACKED_TASKS = 10_000
 READ_TO_END = 2**62
 """Upper sequence bound of a read that has no notified end (backfill after an outage)."""
-
-_READ_ROWS = f"""
-SELECT e.type, e.session_id, e.task_id, e.milestone_id, e.sequence_number, e.agent,
-       e.status, e.message, e.details, e.created_at AS timestamp
-FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS w(task_id, after_seq, up_to)
-JOIN {Event.__tablename__} AS e
-  ON e.task_id = w.task_id AND e.sequence_number > w.after_seq AND e.sequence_number <= w.up_to
-ORDER BY e.task_id, e.sequence_number
-"""
-"""Rows of several tasks, each in its own (after, up_to] window, in one statement."""
 
 Emit = Callable[[AgentActivityEvent], Awaitable[None]]
 SessionFactory = Callable[[], AsyncSession]
@@ -93,7 +85,7 @@ class PostgresEventListener:
         channel: str = EVENTS_CHANNEL,
         health_check_interval_seconds: float = HEALTH_CHECK_INTERVAL_SECONDS,
     ) -> None:
-        self._dsn = to_libpq_url(dsn)
+        self._dsn = to_asyncpg_url(dsn)
         self._session_factory = session_factory
         self._emit = emit
         self._channel = channel
@@ -103,7 +95,10 @@ class PostgresEventListener:
         )
         self._emitted: OrderedDict[UUID, int] = OrderedDict()
         self._connected = asyncio.Event()
-        self._conn: Any = None
+        # Its own engine without a pool: the LISTEN connection is never handed to others.
+        self._engine: AsyncEngine | None = None
+        self._conn: AsyncConnection | None = None
+        self._driver: Any = None  # the asyncpg connection under `_conn` (LISTEN, probes)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._relay_lock = asyncio.Lock()
@@ -119,14 +114,15 @@ class PostgresEventListener:
     @property
     def backend_pid(self) -> int | None:
         """Server process id of the LISTEN connection (None while disconnected)."""
-        if self._conn is None or self._conn.is_closed():
+        if self._driver is None or self._driver.is_closed():
             return None
-        pid: int = self._conn.get_server_pid()
+        pid: int = self._driver.get_server_pid()
         return pid
 
     async def start(self) -> None:
         """Start listening in the background; returns without waiting for the connection."""
         self._stopping = False
+        self._engine = create_async_engine(self._dsn, poolclass=NullPool)
         self._tasks = [
             asyncio.create_task(self._connection_loop(), name="event-listener-connection"),
             asyncio.create_task(self._process_loop(), name="event-listener-process"),
@@ -148,6 +144,9 @@ class PostgresEventListener:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self._close_connection()
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
 
     async def _connection_loop(self) -> None:
         attempt = 0
@@ -155,7 +154,7 @@ class PostgresEventListener:
         while not self._stopping:
             try:
                 lost = await self._connect()
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except (OSError, asyncpg.PostgresError, DBAPIError, TimeoutError) as exc:
                 delay = _backoff(attempt)
                 attempt += 1
                 logger.warning(
@@ -176,18 +175,21 @@ class PostgresEventListener:
             await self._close_connection()
 
     async def _connect(self) -> asyncio.Event:
-        conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+        assert self._engine is not None, "start() first"
+        conn = await asyncio.wait_for(self._engine.connect(), CONNECT_TIMEOUT_SECONDS)
         lost = asyncio.Event()
-        conn.add_termination_listener(lambda _conn: lost.set())
         try:
-            await conn.set_type_codec(
-                "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-            )
-            await conn.add_listener(self._channel, self._on_notification)
+            # Autocommit: the reads open no transaction (and hold no snapshot) between them.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            driver = (await conn.get_raw_connection()).driver_connection
+            if driver is None:  # pragma: no cover - a live connection has its driver
+                raise ConnectionError("the LISTEN connection has no driver connection")
+            driver.add_termination_listener(lambda _conn: lost.set())
+            await driver.add_listener(self._channel, self._on_notification)
         except BaseException:
-            await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
+            await conn.close()
             raise
-        self._conn = conn
+        self._conn, self._driver = conn, driver
         return lost
 
     async def _watch(self, lost: asyncio.Event) -> None:
@@ -200,20 +202,23 @@ class PostgresEventListener:
                 continue  # a read is using the connection right now: it is alive
             try:
                 async with self._conn_lock:
+                    # A liveness probe on the driver, not a data read.
                     await asyncio.wait_for(
-                        self._conn.fetchval("SELECT 1"), HEALTH_CHECK_TIMEOUT_SECONDS
+                        self._driver.fetchval("SELECT 1"), HEALTH_CHECK_TIMEOUT_SECONDS
                     )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 return
 
     async def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
+        driver, self._driver = self._driver, None
         if conn is None:
             return
         try:
             await asyncio.wait_for(conn.close(), HEALTH_CHECK_TIMEOUT_SECONDS)
         except Exception:
-            conn.terminate()
+            if driver is not None:
+                driver.terminate()
 
     def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -283,10 +288,9 @@ class PostgresEventListener:
         whose page came back short has nothing more to read.
         """
         while windows:
-            rows = await self._read_rows(windows)
+            events = await self._read_events(windows)
             reached: dict[UUID, int] = {}
-            for row in rows:
-                event = AgentActivityEvent.model_validate(dict(row))
+            for event in events:
                 seq = event.sequence_number
                 emitted = self._emitted.get(event.task_id, windows[event.task_id][0])
                 if seq is None or seq <= emitted:
@@ -302,18 +306,18 @@ class PostgresEventListener:
                     more[task_id] = (last, up_to)
             windows = more
 
-    async def _read_rows(self, windows: dict[UUID, tuple[int, int]]) -> list[Any]:
+    async def _read_events(self, windows: dict[UUID, tuple[int, int]]) -> list[AgentActivityEvent]:
         if not self._connected.is_set() or self._conn is None:
             raise ConnectionError("the LISTEN connection is down")
-        task_ids = list(windows)
-        after = [windows[t][0] for t in task_ids]
-        up_to = [min(windows[t][1], windows[t][0] + PAGE_SIZE) for t in task_ids]
+        pages = {t: (after, min(up_to, after + PAGE_SIZE)) for t, (after, up_to) in windows.items()}
         async with self._conn_lock:
             conn = self._conn
-            if conn is None or conn.is_closed():
+            if conn is None or self._driver is None or self._driver.is_closed():
                 raise ConnectionError("the LISTEN connection is down")
-            rows: list[Any] = await conn.fetch(_READ_ROWS, task_ids, after, up_to)
-        return rows
+            try:
+                return await read_windows(conn, pages)
+            except InterfaceError as exc:  # closed under us: the watcher reconnects
+                raise ConnectionError("the LISTEN connection is down") from exc
 
     def _remember(self, task_id: UUID, seq: int) -> None:
         self._emitted[task_id] = seq
@@ -325,16 +329,10 @@ class PostgresEventListener:
         """Emit what was committed while the connection was down."""
         try:
             async with self._session_factory() as session:
-                rows = (
-                    await session.execute(
-                        select(Event.task_id, func.min(Event.sequence_number))
-                        .where(Event.created_at >= since)
-                        .group_by(Event.task_id)
-                    )
-                ).all()
-            for task_id, first_seq in rows:
-                await self._relay_task(task_id, start_after=int(first_seq) - 1)
-            logger.info("event_listener_backfilled", tasks=len(rows))
+                first = await EventRepository(session).first_sequences_since(since)
+            for task_id, first_seq in first.items():
+                await self._relay_task(task_id, start_after=first_seq - 1)
+            logger.info("event_listener_backfilled", tasks=len(first))
         except Exception as exc:
             # The connection loop watches the new connection; a failed read retries on the
             # next loss, and every socket fills its own gaps from the table anyway.

@@ -30,6 +30,9 @@ logger = structlog.get_logger(__name__)
 ROLE_HEADER = "X-Agent-Role"
 """Header carrying the calling agent's role (the simulator answers by it)."""
 
+TASK_HEADER = "X-Agent-Task"
+"""Header carrying the task a call is for (the simulator counts served tokens by it)."""
+
 SIMULATOR_API_KEY = "sk-simulator"
 """Key sent when none is configured: the simulator accepts any key."""
 
@@ -160,8 +163,13 @@ class LLMClient:
             params["temperature"] = request.temperature
         if request.json_mode:
             params["response_format"] = {"type": "json_object"}
+        headers: dict[str, str] = {}
         if request.role is not None:
-            params["extra_headers"] = {ROLE_HEADER: request.role.value}
+            headers[ROLE_HEADER] = request.role.value
+        if request.task_id is not None:
+            headers[TASK_HEADER] = str(request.task_id)
+        if headers:
+            params["extra_headers"] = headers
         return params
 
     async def complete(self, request: LLMRequest) -> LLMResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +23,8 @@ class LLMRequest(BaseModel):
     model: str
     messages: list[ChatMessage]
     role: AgentRole | None = None
+    task_id: UUID | None = None
+    """The task the call is for; sent as a header so a provider proxy can attribute it."""
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     json_mode: bool = False

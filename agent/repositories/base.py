@@ -3,7 +3,7 @@
 Transactions: repositories never commit or roll back. They `flush` so generated values
 (ids, server defaults) are available, and the caller owns the transaction: an API request
 commits once at the end, an activity commits its state change together with the events
-describing it. This keeps "the row and the event announcing it" atomic (DESIGN §2).
+describing it. This keeps "the row and the event announcing it" atomic.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, inspect, select, tuple_
+from sqlalchemy import Select, inspect, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -28,7 +27,6 @@ from agent.repositories.errors import (
     InvalidCursorError,
     InvalidFieldError,
     InvalidPageSizeError,
-    RecordNotFoundError,
 )
 
 ModelT = TypeVar("ModelT", bound=Base)
@@ -42,13 +40,6 @@ CURSOR_VERSION = 1
 # may see, so a forged position can only skip within the caller's own rows.
 CURSOR_DIGEST_CHARS = 16
 MAX_CURSOR_CHARS = 2048
-
-
-class KeysetOrder(StrEnum):
-    """Sort keys a generic listing can page over."""
-
-    ID = "id"
-    CREATED_AT_ID = "created_at,id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +208,16 @@ async def paginate(
     return Page(items=items, next_cursor=next_cursor)
 
 
+def check_usage_increments(input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+    """Reject negative usage increments (a usage column only ever grows).
+
+    Raises:
+        ValueError: When a value is negative.
+    """
+    if input_tokens < 0 or output_tokens < 0 or (cost_usd is not None and cost_usd < 0):
+        raise ValueError("usage increments must not be negative")
+
+
 class BaseRepository(Generic[ModelT]):
     """CRUD and keyset listing for one SQLAlchemy model.
 
@@ -260,23 +261,6 @@ class BaseRepository(Generic[ModelT]):
         """
         return await self.session.get(self.model, record_id)
 
-    async def get_or_raise(self, record_id: Any) -> ModelT:
-        """Get a record by primary key or raise.
-
-        Args:
-            record_id: Primary key value.
-
-        Returns:
-            The instance.
-
-        Raises:
-            RecordNotFoundError: When no record has this id.
-        """
-        instance = await self.get_by_id(record_id)
-        if instance is None:
-            raise RecordNotFoundError(self.model_name, record_id)
-        return instance
-
     async def create(self, **fields: Any) -> ModelT:
         """Insert a record and flush it (ids and server defaults become available).
 
@@ -294,79 +278,3 @@ class BaseRepository(Generic[ModelT]):
         self.session.add(instance)
         await self.session.flush()
         return instance
-
-    async def update(self, instance: ModelT, **fields: Any) -> ModelT:
-        """Change columns of a record and flush.
-
-        Args:
-            instance: A persistent instance of this repository's model.
-            **fields: Column values to set.
-
-        Returns:
-            The same instance.
-
-        Raises:
-            InvalidFieldError: When a field is not a column of the model.
-        """
-        self._check_fields(fields)
-        for name, value in fields.items():
-            setattr(instance, name, value)
-        await self.session.flush()
-        return instance
-
-    async def delete(self, instance: ModelT) -> None:
-        """Delete a record and flush.
-
-        Args:
-            instance: A persistent instance of this repository's model.
-        """
-        await self.session.delete(instance)
-        await self.session.flush()
-
-    def _order_keys(self, order: KeysetOrder) -> builtins.list[InstrumentedAttribute[Any]]:
-        mapper = inspect(self.model)
-        names = order.value.split(",")
-        missing = [name for name in names if name not in mapper.column_attrs]
-        if missing:
-            raise InvalidFieldError(self.model_name, missing)
-        return [getattr(self.model, name) for name in names]
-
-    def _scope(self, order: KeysetOrder, descending: bool, *filters: Any) -> str:
-        table = self.model.__tablename__
-        direction = "desc" if descending else "asc"
-        return ":".join([str(table), order.value, direction, *(str(f) for f in filters)])
-
-    async def list(
-        self,
-        limit: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        order: KeysetOrder = KeysetOrder.ID,
-        *,
-        descending: bool = False,
-    ) -> Page[ModelT]:
-        """List every record, one keyset page at a time.
-
-        Args:
-            limit: Page size (1..MAX_PAGE_SIZE).
-            after: `next_cursor` of the previous page, or None for the first page.
-            order: Sort keys; `(created_at, id)` or `id`.
-            descending: Whether to list newest/highest first.
-
-        Returns:
-            The page and the next cursor.
-
-        Raises:
-            InvalidCursorError: When `after` is malformed or from another listing.
-            InvalidPageSizeError: When `limit` is out of range.
-            InvalidFieldError: When the model has no column for `order`.
-        """
-        keys = self._order_keys(order)
-        return await paginate(
-            self.session,
-            select(self.model),
-            keys,
-            scope=self._scope(order, descending),
-            limit=limit,
-            after=after,
-            descending=descending,
-        )

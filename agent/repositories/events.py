@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.db.models import Event, Task
 from agent.events.notify import StoredNotification, notify
-from agent.events.types import EPHEMERAL_EVENT_TYPES, AgentActivityEvent
+from agent.events.types import EPHEMERAL_EVENT_TYPES, AgentActivityEvent, AgentRole, EventType
 from agent.repositories.base import MAX_PAGE_SIZE, check_page_size
 from agent.repositories.errors import (
     EventSequenceConflictError,
     InvalidEventError,
     RecordNotFoundError,
 )
+from agent.repositories.event_rows import event_select, to_event
 
 logger = structlog.get_logger(__name__)
 
@@ -57,23 +59,6 @@ class SessionEvent:
 
     event_id: int
     event: AgentActivityEvent
-
-
-def _to_event(row: Event) -> AgentActivityEvent:
-    return AgentActivityEvent.model_validate(
-        {
-            "type": row.type,
-            "session_id": row.session_id,
-            "task_id": row.task_id,
-            "milestone_id": row.milestone_id,
-            "sequence_number": row.sequence_number,
-            "agent": row.agent,
-            "status": row.status,
-            "message": row.message,
-            "details": row.details,
-            "timestamp": row.created_at,
-        }
-    )
 
 
 class EventRepository:
@@ -130,20 +115,7 @@ class EventRepository:
             return []
         task_id = self._validate(drafts)
 
-        # Session lock first, then the task row: one fixed order, so appends to several
-        # tasks of one session in one transaction cannot deadlock with each other.
-        session_ids = sorted({str(d.event.session_id) for d in drafts if d.event.session_id})
-        for session_id in session_ids:
-            await self.session.execute(
-                select(
-                    func.pg_advisory_xact_lock(SESSION_LOCK_NAMESPACE, func.hashtext(session_id))
-                )
-            )
-        locked = await self.session.execute(
-            select(Task.id).where(Task.id == task_id).with_for_update()
-        )
-        if locked.scalar_one_or_none() is None:
-            raise RecordNotFoundError("Task", task_id)
+        await self.lock_task(task_id, [d.event.session_id for d in drafts])
 
         # Checked under the row lock (a fresh snapshot in READ COMMITTED), so a concurrent
         # retry that committed the same keys is seen and the counter advances only by the
@@ -217,6 +189,152 @@ class EventRepository:
             for offset, draft in enumerate(new)
         ]
 
+    async def lock_task(self, task_id: UUID, session_ids: Iterable[UUID | None] = ()) -> None:
+        """Take the locks `append` takes, until the transaction ends.
+
+        The task row lock serialises the writers of one task: a transaction that reads
+        task-wide state after taking it (milestone counts for `TASK_PROGRESS`) sees every
+        concurrent writer's commit. Session locks come first, then the task row: the one
+        fixed order of `append`, so appends to several tasks of one session cannot
+        deadlock with each other.
+
+        Args:
+            task_id: The task.
+            session_ids: Sessions of the events to be appended (None entries ignored).
+
+        Raises:
+            RecordNotFoundError: When the task does not exist.
+        """
+        for session_id in sorted({str(s) for s in session_ids if s is not None}):
+            await self.session.execute(
+                select(
+                    func.pg_advisory_xact_lock(SESSION_LOCK_NAMESPACE, func.hashtext(session_id))
+                )
+            )
+        locked = await self.session.execute(
+            select(Task.id).where(Task.id == task_id).with_for_update()
+        )
+        if locked.scalar_one_or_none() is None:
+            raise RecordNotFoundError("Task", task_id)
+
+    async def get_by_key(self, task_id: UUID, idempotency_key: str) -> AgentActivityEvent | None:
+        """The stored event of a task with this idempotency key, if any.
+
+        Args:
+            task_id: The task.
+            idempotency_key: The key the event was appended with.
+
+        Returns:
+            The event, or None.
+        """
+        row = (
+            (
+                await self.session.execute(
+                    event_select().where(
+                        Event.task_id == task_id, Event.idempotency_key == idempotency_key
+                    )
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        return to_event(row) if row is not None else None
+
+    async def get_at(self, task_id: UUID, sequence_number: int) -> AgentActivityEvent | None:
+        """The stored event of a task at a sequence number, if any.
+
+        Args:
+            task_id: The task.
+            sequence_number: Its position in the task's log.
+
+        Returns:
+            The event, or None.
+        """
+        row = (
+            (
+                await self.session.execute(
+                    event_select().where(
+                        Event.task_id == task_id, Event.sequence_number == sequence_number
+                    )
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        return to_event(row) if row is not None else None
+
+    async def latest_of(
+        self, task_id: UUID, type_: EventType, agent: AgentRole
+    ) -> AgentActivityEvent | None:
+        """The task's latest stored event of a type by an agent, if any.
+
+        Args:
+            task_id: The task.
+            type_: The event type.
+            agent: The agent that emitted it.
+
+        Returns:
+            The event with the highest sequence number, or None.
+        """
+        row = (
+            (
+                await self.session.execute(
+                    event_select()
+                    .where(
+                        Event.task_id == task_id,
+                        Event.type == type_.value,
+                        Event.agent == agent.value,
+                    )
+                    .order_by(Event.sequence_number.desc())
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        return to_event(row) if row is not None else None
+
+    async def first_sequences_since(self, since: datetime) -> dict[UUID, int]:
+        """Per task with events stored at or after `since`, the first such sequence number.
+
+        Args:
+            since: Earliest `created_at` (a transaction's start time) of interest.
+
+        Returns:
+            Task id -> lowest sequence number stored since then.
+        """
+        rows = await self.session.execute(
+            select(Event.task_id, func.min(Event.sequence_number))
+            .where(Event.created_at >= since)
+            .group_by(Event.task_id)
+        )
+        return {task_id: int(seq) for task_id, seq in rows.all()}
+
+    async def session_positions(
+        self, session_id: UUID, user_id: UUID, up_to_event_id: int
+    ) -> dict[UUID, int]:
+        """Per task of the user's session, the highest sequence number at `id <= up_to_event_id`.
+
+        Args:
+            session_id: The session.
+            user_id: Only tasks this user owns count.
+            up_to_event_id: The session stream's position (`SessionEvent.event_id`).
+
+        Returns:
+            Task id -> last sequence number stored up to that position.
+        """
+        rows = await self.session.execute(
+            select(Event.task_id, func.max(Event.sequence_number))
+            .join(Task, Task.id == Event.task_id)
+            .where(
+                Event.session_id == session_id,
+                Task.user_id == user_id,
+                Event.id <= up_to_event_id,
+            )
+            .group_by(Event.task_id)
+        )
+        return {task_id: int(seq) for task_id, seq in rows.all()}
+
     async def list_after(
         self, task_id: UUID, after_seq: int = 0, limit: int = MAX_PAGE_SIZE
     ) -> list[AgentActivityEvent]:
@@ -235,12 +353,12 @@ class EventRepository:
         """
         check_page_size(limit)
         rows = await self.session.execute(
-            select(Event)
+            event_select()
             .where(Event.task_id == task_id, Event.sequence_number > after_seq)
             .order_by(Event.sequence_number)
             .limit(limit)
         )
-        return [_to_event(row) for row in rows.scalars()]
+        return [to_event(row) for row in rows.mappings()]
 
     async def list_for_session_after(
         self, session_id: UUID, after_event_id: int = 0, limit: int = MAX_PAGE_SIZE
@@ -264,42 +382,12 @@ class EventRepository:
         """
         check_page_size(limit)
         rows = await self.session.execute(
-            select(Event)
+            event_select()
+            .add_columns(Event.id.label("event_id"))
             .where(Event.session_id == session_id, Event.id > after_event_id)
             .order_by(Event.id)
             .limit(limit)
         )
-        return [SessionEvent(event_id=row.id, event=_to_event(row)) for row in rows.scalars()]
-
-    async def count_for_task(self, task_id: UUID) -> int:
-        """Number of stored events of a task.
-
-        Args:
-            task_id: The task.
-
-        Returns:
-            The count.
-        """
-        result = await self.session.execute(
-            select(func.count()).select_from(Event).where(Event.task_id == task_id)
-        )
-        return int(result.scalar_one())
-
-    async def last_sequence(self, task_id: UUID) -> int:
-        """The task's last allocated sequence number (0 when it has no events).
-
-        Args:
-            task_id: The task.
-
-        Returns:
-            `tasks.last_event_seq`.
-
-        Raises:
-            RecordNotFoundError: When the task does not exist.
-        """
-        value = (
-            await self.session.execute(select(Task.last_event_seq).where(Task.id == task_id))
-        ).scalar_one_or_none()
-        if value is None:
-            raise RecordNotFoundError("Task", task_id)
-        return int(value)
+        return [
+            SessionEvent(event_id=row["event_id"], event=to_event(row)) for row in rows.mappings()
+        ]

@@ -159,20 +159,6 @@ class PromptRepository(BaseRepository[Prompt]):
             next_cursor=page.next_cursor,
         )
 
-    async def list_versions(self, name: str) -> list[PromptRecord]:
-        """All versions of a prompt, oldest first.
-
-        Args:
-            name: The prompt's name.
-
-        Returns:
-            The versions (empty when the prompt does not exist).
-        """
-        result = await self.session.execute(
-            select(Prompt).where(Prompt.name == name).order_by(Prompt.version)
-        )
-        return [PromptRecord.model_validate(row) for row in result.scalars()]
-
     async def create_version(
         self,
         name: str,

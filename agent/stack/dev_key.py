@@ -9,7 +9,8 @@ import structlog
 
 from agent.config import Settings, to_asyncpg_url
 from agent.db.session import DatabaseSessionManager
-from agent.repositories.users import ApiKeyRepository, UserRepository
+from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.users import UserRepository
 
 logger = structlog.get_logger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from agent.db.models import Event, Task
+from agent.db.models import Task
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import AgentActivityEvent
 from agent.repositories.events import EventRepository
@@ -49,19 +49,8 @@ class DatabaseEventSource:
         """Per task of the user's session, the highest sequence number at `id <= up_to_id`."""
         if up_to_id <= 0:
             return {}
-        stmt = (
-            select(Event.task_id, func.max(Event.sequence_number))
-            .join(Task, Task.id == Event.task_id)
-            .where(
-                Event.session_id == session_id,
-                Task.user_id == user_id,
-                Event.id <= up_to_id,
-            )
-            .group_by(Event.task_id)
-        )
         async with self._manager.session() as session:
-            rows = (await session.execute(stmt)).all()
-        return {task_id: int(seq) for task_id, seq in rows}
+            return await EventRepository(session).session_positions(session_id, user_id, up_to_id)
 
     async def session_task_ids(self, session_id: UUID, user_id: UUID) -> set[UUID]:
         """Ids of the user's tasks in a session."""

@@ -30,7 +30,8 @@ import asyncpg
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
 from agent.events.types import AgentActivityEvent, EventType, TaskStatus
-from agent.repositories import EventDraft, EventRepository, TaskRepository
+from agent.repositories.events import EventDraft, EventRepository
+from agent.repositories.tasks import TaskRepository
 from bench.bare_workflow import StreamBenchInput, StreamBenchWorkflow
 from bench.harness import Bench
 from bench.model import Figure, ScenarioResult, at_most, percentile, ratio

@@ -17,7 +17,8 @@ from agent.db.models import Event, Milestone
 from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
 from agent.llm.simulator.server import SimulatorServer
-from agent.repositories import TaskRepository, UserRepository
+from agent.repositories.tasks import TaskRepository
+from agent.repositories.users import UserRepository
 from tests.workflows.conftest import engine_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

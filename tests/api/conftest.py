@@ -24,8 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 from agent.config import Settings
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import AgentActivityEvent, EventType, TaskStatus
+from agent.repositories.api_keys import ApiKeyRepository
 from agent.repositories.events import EventDraft, EventRepository
-from agent.repositories.users import ApiKeyRepository, UserRepository
+from agent.repositories.users import UserRepository
 from agent.stack.ports import free_port
 from api.main import create_app
 

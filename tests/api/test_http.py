@@ -280,7 +280,7 @@ async def test_get_task_issues_a_fixed_number_of_statements(
     from sqlalchemy import event
 
     from agent.contract.task import MilestoneSpec
-    from agent.repositories.tasks import MilestoneRepository
+    from agent.repositories.milestones import MilestoneRepository
 
     counts: dict[int, int] = {}
     engine = api.app.state.db.engine.sync_engine

@@ -34,7 +34,8 @@ from temporalio.service import RPCError
 from agent.config import Settings, to_asyncpg_url
 from agent.db.migrate import upgrade_database
 from agent.db.session import DatabaseSessionManager
-from agent.repositories.users import ApiKeyRepository, UserRepository
+from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.users import UserRepository
 from agent.stack.ports import free_port, wait_for_port
 from agent.stack.postgres import EmbeddedPostgres
 from agent.stack.temporal_server import TemporalDevServer

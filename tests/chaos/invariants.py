@@ -11,6 +11,11 @@
    plus the partial usage of `AGENT_FAILED` (a stream cut half-way was still billed).
 6. No workflow history holds an LLM output (claim-check) and none has more than 10% of
    Temporal's history event-count warning.
+7. Nothing served goes unbilled: the totals are at least the tokens the simulator served
+   the task, less, for each completion that no committed `LLM_COMPLETE` accounts for,
+   what its attempt may have received after its last heartbeat reached Temporal (a
+   worker killed mid-call leaves its usage only in its heartbeats; see
+   `served_allowance`).
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ import httpx
 from sqlalchemy import select
 
 from activities.models import PREVIEW_CHARS
+from activities.policies import CHUNK_FLUSH_INTERVAL_SECONDS
 from agent.db.models import Event, Milestone, Task
 from agent.events.types import AgentRole, EventType, TaskStatus
+from agent.llm.simulator.completion import UNLIMITED_TPS_BATCH_TOKENS
+from agent.worker import MAX_HEARTBEAT_THROTTLE
 from tests.chaos.clients import Follower
 from tests.chaos.harness import Cluster
 
@@ -84,6 +92,31 @@ async def outcome_of(cluster: Cluster, task_id: uuid.UUID) -> Outcome:
 REST_PAGE_SIZE = 37
 
 
+def served_allowance(tps: float) -> int:
+    """Tokens a completion may have been served that its attempt could not bill.
+
+    A completion either ends in a committed `LLM_COMPLETE` (billed exactly) or its
+    attempt bills what it knows: its own `AGENT_FAILED`, or, when its worker died, the
+    usage of its last heartbeat. The attempt heartbeats its running usage with every
+    chunk batch, but the SDK sends a heartbeat to Temporal at most once per
+    `MAX_HEARTBEAT_THROTTLE` (the first one, which carries the prompt, at once): a worker
+    killed in between loses what it received since, plus the batch it had not flushed.
+    """
+    if tps <= 0:
+        return UNLIMITED_TPS_BATCH_TOKENS
+    window = MAX_HEARTBEAT_THROTTLE.total_seconds() + CHUNK_FLUSH_INTERVAL_SECONDS
+    return math.ceil(tps * window)
+
+
+async def _served(cluster: Cluster) -> dict[str, dict[str, int]]:
+    """Tokens the simulator served, per task id (`GET /sim/served`)."""
+    async with httpx.AsyncClient(base_url=cluster.sim_url, timeout=30.0) as http:
+        response = await http.get("/sim/served")
+        response.raise_for_status()
+        served: dict[str, dict[str, int]] = response.json()
+        return served
+
+
 async def _rest_log(cluster: Cluster, task_id: uuid.UUID) -> list[tuple[int, str, str]]:
     """The task's events through `GET /v1/tasks/{id}/events`, page by page."""
     log: list[tuple[int, str, str]] = []
@@ -132,6 +165,8 @@ async def check(
     for follower in followers or []:
         by_task[follower.task_id].append(follower)
     client = await cluster.temporal()
+    served_by_task = await _served(cluster)
+    allowance = served_allowance(cluster.sim_options.tps)
     for task_id in task_ids:
         v = report.violations
         async with cluster.db().session() as session:
@@ -250,6 +285,20 @@ async def check(
                 m.cost_usd, acc[2], rel_tol=COST_TOLERANCE, abs_tol=COST_TOLERANCE
             ):
                 v.append(f"{task_id}: milestone {m.key} totals differ from its events")
+
+        # 7. Every served token is billed, but for what a killed attempt could not report.
+        served = served_by_task.get(str(task_id))
+        if served is not None:
+            served_tokens = served["input_tokens"] + served["output_tokens"]
+            recorded_tokens = task.input_tokens + task.output_tokens
+            committed = sum(1 for e in events if e.type == EventType.LLM_COMPLETE)
+            uncommitted = max(0, served["completions"] - committed)
+            slack = uncommitted * allowance
+            if recorded_tokens < served_tokens - slack:
+                v.append(
+                    f"{task_id}: billed {recorded_tokens} tokens but served {served_tokens} "
+                    f"({uncommitted} completions without LLM_COMPLETE, {slack} allowed)"
+                )
 
         # 6. Claim-check and history size.
         history = await client.get_workflow_handle(task.workflow_id).fetch_history()

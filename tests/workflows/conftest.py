@@ -34,7 +34,8 @@ from agent.events.types import BreakpointKind, TaskComplexity
 from agent.llm.client import LLMClient
 from agent.llm.simulator.config import SimulatorConfig
 from agent.llm.simulator.server import SimulatorServer
-from agent.repositories import TaskRepository, UserRepository
+from agent.repositories.tasks import TaskRepository
+from agent.repositories.users import UserRepository
 from agent.temporal import ensure_search_attributes
 from agent.worker import build_worker
 from workflows.task_workflow import TaskWorkflow

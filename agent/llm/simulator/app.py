@@ -28,6 +28,7 @@ from agent.llm.simulator.completion import Completion, CompletionResponse
 from agent.llm.simulator.config import SimulatorConfig
 from agent.llm.simulator.directives import Directives, Fault, parse_directives
 from agent.llm.simulator.faults import FaultCounter
+from agent.llm.simulator.ledger import ServedLedger
 from agent.llm.simulator.openai_errors import (
     MS_PER_SECOND,
     bad_request,
@@ -48,6 +49,7 @@ from agent.llm.tokens import CHARS_PER_TOKEN, count_message_tokens, count_tokens
 logger = structlog.get_logger(__name__)
 
 ROLE_HEADER = "x-agent-role"
+TASK_HEADER = "x-agent-task"
 MODEL_OWNER = "agent-simulator"
 
 FINISH_STOP = "stop"
@@ -69,6 +71,7 @@ class Simulator:
         self.config = config
         self.faults = FaultCounter()
         self.stats = SimulatorStats()
+        self.served = ServedLedger()
 
     def _select_fault(
         self, directives: Directives, role: AgentRole, model: str, messages: Sequence[Message]
@@ -151,11 +154,12 @@ class Simulator:
             hang_s=self.config.hang_seconds if fault is Fault.HANG else None,
             cut=fault is Fault.CUT,
             truncate=fault is Fault.TRUNCATE,
+            task=request.headers.get(TASK_HEADER),
         )
         if fault is not None:
             logger.info("sim_fault", fault=fault, role=role)
         self.stats.started()
-        return CompletionResponse(completion, f"req_{uuid.uuid4().hex}", self.stats)
+        return CompletionResponse(completion, f"req_{uuid.uuid4().hex}", self.stats, self.served)
 
     async def list_models(self, request: Request) -> Response:
         """`GET /v1/models`."""
@@ -180,6 +184,10 @@ class Simulator:
                 "max_in_flight": self.stats.max_in_flight,
             }
         )
+
+    async def get_served(self, request: Request) -> Response:
+        """`GET /sim/served`: tokens served per task (see `agent.llm.simulator.ledger`)."""
+        return JSONResponse(self.served.snapshot())
 
     async def health(self, request: Request) -> Response:
         """`GET /healthz`."""
@@ -210,6 +218,7 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/v1/models/{model:path}", simulator.get_model, methods=["GET"]),
             Route("/healthz", simulator.health, methods=["GET"]),
             Route("/sim/stats", simulator.get_stats, methods=["GET"]),
+            Route("/sim/served", simulator.get_served, methods=["GET"]),
         ],
         exception_handlers={404: _http_error, 405: _http_error},
     )

@@ -18,6 +18,7 @@ import structlog
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from agent.llm.simulator.ledger import ServedLedger
 from agent.llm.simulator.stats import SimulatorStats
 from agent.llm.tokens import CHARS_PER_TOKEN
 
@@ -47,6 +48,8 @@ class Completion:
     hang_s: float | None
     cut: bool
     truncate: bool
+    task: str | None = None
+    """The `X-Agent-Task` header: whose served tokens this completion counts as."""
 
     def usage(self) -> dict[str, int]:
         """The OpenAI `usage` object."""
@@ -91,10 +94,17 @@ async def _wait_for_disconnect(receive: Receive, disconnected: asyncio.Event) ->
 class CompletionResponse(Response):
     """Sends a `Completion` with its timing, hang and cut behaviour."""
 
-    def __init__(self, completion: Completion, request_id: str, stats: SimulatorStats) -> None:
+    def __init__(
+        self,
+        completion: Completion,
+        request_id: str,
+        stats: SimulatorStats,
+        ledger: ServedLedger,
+    ) -> None:
         self.completion = completion
         self.request_id = request_id
         self.stats = stats
+        self.ledger = ledger
         self.background = None
 
     def _response_headers(
@@ -135,12 +145,15 @@ class CompletionResponse(Response):
         length = (b"content-length", str(len(body)).encode())
         headers = self._response_headers(b"application/json", [length])
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        self.ledger.started(c.task, c.prompt_tokens)
         if c.cut:
             # Returning before the body is complete makes uvicorn drop the connection.
             half = body[: len(body) // 2]
             await send({"type": "http.response.body", "body": half, "more_body": True})
+            self.ledger.unfinished(c.task)
             return
         await send({"type": "http.response.body", "body": body})
+        self.ledger.sent(c.task, c.completion_tokens)
 
     def _chunk_prefix(self) -> str:
         c = self.completion
@@ -180,8 +193,10 @@ class CompletionResponse(Response):
         start = loop.time()
         pending = role_event
         sent = 0
+        self.ledger.started(c.task, c.prompt_tokens)
         while sent < n_tokens:
             if disconnected.is_set():
+                self.ledger.unfinished(c.task)
                 return
             upto = min(n_tokens, sent + per_event)
             if cut_at is not None and upto > cut_at:
@@ -196,12 +211,14 @@ class CompletionResponse(Response):
                 await send(
                     {"type": "http.response.body", "body": pending.encode(), "more_body": True}
                 )
+                self.ledger.sent(c.task, upto - sent)
                 pending = ""
                 sent = upto
             if cut_at is not None and sent >= cut_at:
                 logger.info("sim_stream_cut", tokens_sent=sent, tokens_total=n_tokens)
                 if c.truncate:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
+                self.ledger.unfinished(c.task)
                 # Returning without finishing makes uvicorn drop the connection mid-stream.
                 return
         tail = (

@@ -20,7 +20,8 @@ from agent.cli.main import app
 from agent.config import get_settings
 from agent.db.models import ApiKey, User
 from agent.db.session import DatabaseSessionManager
-from agent.repositories import ApiKeyRepository, UserRepository
+from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.users import UserRepository
 from agent.stack.info import StackInfo
 
 PEPPER = "cli-test-pepper"
@@ -68,8 +69,8 @@ async def _owner_of(session_manager: DatabaseSessionManager, key: str) -> str | 
         user_id = await ApiKeyRepository(session, SecretStr(PEPPER)).resolve(key)
         if user_id is None:
             return None
-        user = await UserRepository(session).get_or_raise(user_id)
-        return user.name
+        user = await UserRepository(session).get_by_id(user_id)
+        return user.name if user is not None else None
 
 
 async def test_create_prints_the_key_alone_and_it_resolves(

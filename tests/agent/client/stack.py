@@ -23,7 +23,8 @@ from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
 from agent.llm.simulator.config import SimulatorConfig
 from agent.llm.simulator.server import SimulatorServer
-from agent.repositories.users import ApiKeyRepository, UserRepository
+from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.users import UserRepository
 from agent.stack.ports import free_port
 from agent.worker import build_worker
 from api.main import create_app

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.db.models import Task, User
 from agent.db.session import DatabaseSessionManager
-from agent.repositories import TaskRepository, UserRepository
+from agent.repositories.tasks import TaskRepository
+from agent.repositories.users import UserRepository
 
 TaskFactory = Callable[..., Awaitable[Task]]
 

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.db.models import Task
 from agent.db.session import DatabaseSessionManager
 from agent.events.notify import EVENTS_CHANNEL, StoredNotification, parse_notification
 from agent.events.types import AgentActivityEvent, AgentRole, AgentStatus, EventType
-from agent.repositories import (
-    EventDraft,
-    EventRepository,
-    InvalidEventError,
-    InvalidPageSizeError,
-    RecordNotFoundError,
-    TaskRepository,
-)
-from tests.agent.repositories.conftest import TaskFactory
+from agent.repositories.errors import InvalidEventError, InvalidPageSizeError, RecordNotFoundError
+from agent.repositories.event_rows import read_windows
+from agent.repositories.events import EventDraft, EventRepository
+from tests.agent.repositories.conftest import StatementCounter, TaskFactory
 
 NOTIFY_WAIT_SECONDS = 10.0
+
+
+async def _last_event_seq(session: AsyncSession, task_id: UUID) -> int:
+    """The task's allocated sequence counter, read fresh (not from the identity map)."""
+    return int(
+        (await session.execute(select(Task.last_event_seq).where(Task.id == task_id))).scalar_one()
+    )
 
 
 def _draft(task: Task, key: str, message: str = "", **fields: object) -> EventDraft:
@@ -84,8 +87,8 @@ async def test_append_allocates_consecutive_sequence_numbers(
     # Assert
     assert [e.sequence_number for e in first + second] == [1, 2, 3]
     assert [e.message for e in first + second] == ["a", "b", "c"]
-    assert await repo.last_sequence(task.id) == 3
-    assert await repo.count_for_task(task.id) == 3
+    assert await _last_event_seq(session, task.id) == 3
+    assert [e.sequence_number for e in await repo.list_after(task.id, 0)] == [1, 2, 3]
 
 
 async def test_append_round_trips_every_field(
@@ -130,7 +133,7 @@ async def test_retry_with_same_drafts_inserts_nothing_and_leaves_no_gap(
     # Assert
     assert again == []
     assert [(e.sequence_number, e.message) for e in further] == [(3, "w:a:2")]
-    assert await repo.last_sequence(task.id) == 3
+    assert await _last_event_seq(session, task.id) == 3
     assert [e.sequence_number for e in await repo.list_after(task.id, 0)] == [1, 2, 3]
 
 
@@ -158,10 +161,8 @@ async def test_concurrent_appends_are_gapless_and_retries_never_duplicate(
         assert seqs == list(range(seqs[0], seqs[0] + 3))
     assert all(seqs == [] for seqs in retried)
     async with session_manager.session() as s:
-        repo = EventRepository(s)
-        assert await repo.count_for_task(task.id) == 60
-        assert await repo.last_sequence(task.id) == 60
-        stored = await repo.list_after(task.id, 0, limit=100)
+        assert await _last_event_seq(s, task.id) == 60
+        stored = await EventRepository(s).list_after(task.id, 0, limit=100)
     assert [e.sequence_number for e in stored] == list(range(1, 61))
 
 
@@ -179,6 +180,33 @@ async def test_list_after_pages_in_order(session: AsyncSession, make_task: TaskF
     # Assert
     assert [e.sequence_number for e in page] == [3, 4, 5]
     assert tail == []
+
+
+async def test_read_windows_reads_each_task_in_its_window_in_one_statement(
+    session: AsyncSession, make_task: TaskFactory, statements: StatementCounter
+) -> None:
+    # Arrange
+    first, second, untouched = await make_task(), await make_task(), await make_task()
+    repo = EventRepository(session)
+    for task in (first, second, untouched):
+        await repo.append([_draft(task, f"{task.id}:{i}", message=str(i)) for i in range(5)])
+    await session.commit()
+
+    # Act
+    statements.active = True
+    events = await read_windows(session, {first.id: (1, 3), second.id: (3, 99)})
+    statements.active = False
+
+    # Assert
+    assert [(e.task_id, e.sequence_number, e.message) for e in events] == sorted(
+        [(first.id, 2, "1"), (first.id, 3, "2"), (second.id, 4, "3"), (second.id, 5, "4")]
+    )
+    same_via_list_after = (await repo.list_after(first.id, 1))[:2] + await repo.list_after(
+        second.id, 3
+    )
+    assert events == sorted(same_via_list_after, key=lambda e: (e.task_id, e.sequence_number))
+    assert statements.count == 1
+    assert await read_windows(session, {}) == []
 
 
 async def test_list_after_rejects_bad_limit(session: AsyncSession) -> None:
@@ -235,11 +263,6 @@ async def test_append_to_missing_task_raises(session: AsyncSession, make_task: T
         await EventRepository(session).append([_draft(ghost, "a")])
 
 
-async def test_last_sequence_of_missing_task_raises(session: AsyncSession) -> None:
-    with pytest.raises(RecordNotFoundError):
-        await EventRepository(session).last_sequence(uuid4())
-
-
 async def test_notification_arrives_only_after_commit(
     session: AsyncSession, make_task: TaskFactory, listener: Listener
 ) -> None:
@@ -282,8 +305,8 @@ async def test_no_notification_after_rollback(
     assert isinstance(first, StoredNotification)
     assert first.task_id == marker_id
     assert await listener.drained()
-    assert await repo.count_for_task(rolled_back_id) == 0
-    assert (await TaskRepository(session).get_or_raise(rolled_back_id)).last_event_seq == 0
+    assert await repo.list_after(rolled_back_id, 0) == []
+    assert await _last_event_seq(session, rolled_back_id) == 0
 
 
 async def test_retry_sends_no_notification(

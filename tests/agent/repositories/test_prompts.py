@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.db.models import User
 from agent.db.session import DatabaseSessionManager
 from agent.prompts.cache import PromptCache, latest_key, version_key
-from agent.repositories import InvalidCursorError, PromptRepository
+from agent.repositories.errors import InvalidCursorError
+from agent.repositories.prompts import PromptRepository
 from agent.stack.ports import free_port
 from tests.agent.repositories.conftest import StatementCounter
 
@@ -65,7 +66,7 @@ async def test_identical_content_returns_latest_unchanged(session: AsyncSession)
     # Assert
     assert again.created is False
     assert again.prompt == first.prompt
-    assert [p.version for p in await repo.list_versions("t-p")] == [1]
+    assert await repo.get_version("t-p", 2) is None
 
 
 async def test_new_content_makes_next_version_and_old_stays(session: AsyncSession) -> None:
@@ -78,22 +79,18 @@ async def test_new_content_makes_next_version_and_old_stays(session: AsyncSessio
 
     # Act
     latest = await repo.get_by_name("t-p")
-    v1 = await repo.get_version("t-p", 1)
-    versions = await repo.list_versions("t-p")
+    versions = [await repo.get_version("t-p", v) for v in (1, 2, 3)]
 
     # Assert
     assert latest is not None
     assert (latest.version, latest.content) == (3, "one")
-    assert v1 is not None
-    assert v1.content == "one"
-    assert [(p.version, p.content) for p in versions] == [(1, "one"), (2, "two"), (3, "one")]
+    assert [(p.version, p.content) for p in versions if p] == [(1, "one"), (2, "two"), (3, "one")]
 
 
 async def test_missing_prompt_reads_as_none(session: AsyncSession, cache: PromptCache) -> None:
     for repo in (PromptRepository(session), PromptRepository(session, cache)):
         assert await repo.get_by_name("t-nope") is None
         assert await repo.get_version("t-nope", 1) is None
-        assert await repo.list_versions("t-nope") == []
 
 
 async def test_concurrent_creates_get_distinct_versions(

@@ -12,17 +12,16 @@ from agent.contract.task import MilestoneSpec
 from agent.db.models import User
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import MilestoneStatus, TaskStatus
-from agent.repositories import (
+from agent.repositories.errors import (
     InvalidCursorError,
     InvalidFieldError,
     InvalidPlanError,
-    MilestoneRepository,
     RecordNotFoundError,
-    TaskRepository,
-    UserRepository,
-    workflow_id_for,
 )
-from tests.agent.repositories.conftest import StatementCounter, TaskFactory
+from agent.repositories.milestones import MilestoneRepository
+from agent.repositories.tasks import TaskRepository, workflow_id_for
+from agent.repositories.users import UserRepository
+from tests.agent.repositories.conftest import TaskFactory
 
 
 def _plan(count: int) -> list[MilestoneSpec]:
@@ -117,48 +116,6 @@ async def test_get_for_user_hides_other_users_tasks(
     assert await repo.get_for_user(uuid4(), user.id) is None
 
 
-async def test_get_with_milestones_loads_them_in_order(
-    session: AsyncSession, make_task: TaskFactory, user: User
-) -> None:
-    # Arrange
-    task = await make_task()
-    await MilestoneRepository(session).replace_plan(task.id, _plan(3))
-    await session.commit()
-    session.expunge_all()
-
-    # Act
-    loaded = await TaskRepository(session).get_with_milestones(task.id, user_id=user.id)
-
-    # Assert
-    assert loaded is not None
-    assert [m.key for m in loaded.milestones] == ["m0", "m1", "m2"]
-    assert await TaskRepository(session).get_with_milestones(task.id, user_id=uuid4()) is None
-
-
-@pytest.mark.parametrize("milestones", [1, 50])
-async def test_get_with_milestones_issues_two_statements_whatever_the_count(
-    session: AsyncSession,
-    make_task: TaskFactory,
-    statements: StatementCounter,
-    milestones: int,
-) -> None:
-    # Arrange
-    task = await make_task()
-    await MilestoneRepository(session).replace_plan(task.id, _plan(milestones))
-    await session.commit()
-    session.expunge_all()
-
-    # Act
-    statements.active = True
-    loaded = await TaskRepository(session).get_with_milestones(task.id)
-    titles = [m.title for m in loaded.milestones]  # type: ignore[union-attr]
-    statements.active = False
-
-    # Assert: one SELECT for the task, one selectin SELECT for all its milestones.
-    assert len(titles) == milestones
-    assert statements.count == 2, statements.statements
-
-
 async def test_list_for_user_pages_newest_first_with_filters(
     session: AsyncSession, make_task: TaskFactory, user: User
 ) -> None:
@@ -242,7 +199,9 @@ async def test_set_status_only_from_guards_terminal_states(
 
     # Assert
     assert updated is None
-    assert (await repo.get_or_raise(task.id)).status == TaskStatus.CANCELLED
+    reloaded = await repo.get_by_id(task.id)
+    assert reloaded is not None
+    assert reloaded.status == TaskStatus.CANCELLED
 
 
 async def test_set_status_of_missing_task_raises(session: AsyncSession) -> None:
@@ -277,7 +236,8 @@ async def test_add_usage_accumulates_and_flags_unknown_cost(
     assert second.cost_unknown is True
     assert second.tokens == 33
     session.expunge_all()
-    reloaded = await repo.get_or_raise(task.id)
+    reloaded = await repo.get_by_id(task.id)
+    assert reloaded is not None
     assert (reloaded.input_tokens, reloaded.output_tokens, reloaded.cost_unknown) == (11, 22, True)
 
 
@@ -297,7 +257,8 @@ async def test_add_usage_is_atomic_under_concurrency(
 
     # Assert
     async with session_manager.session() as s:
-        reloaded = await TaskRepository(s).get_or_raise(task.id)
+        reloaded = await TaskRepository(s).get_by_id(task.id)
+    assert reloaded is not None
     assert (reloaded.input_tokens, reloaded.output_tokens, reloaded.cost_usd) == (20, 40, 5.0)
 
 

@@ -5,7 +5,8 @@ from pydantic import SecretStr
 
 from agent.config import Settings
 from agent.db.session import DatabaseSessionManager
-from agent.repositories.users import ApiKeyRepository, UserRepository
+from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.users import UserRepository
 from agent.stack.dev_key import DEV_KEY_FILE_NAME, DEV_USER_NAME, ensure_dev_api_key
 
 PEPPER = SecretStr("test-pepper")
