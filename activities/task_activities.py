@@ -7,8 +7,10 @@ idempotency keys, so a retry after a crash (even after the commit) changes nothi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -34,6 +36,7 @@ from agent.llm.routing import ModelRouter
 from agent.prompts.cache import PromptCache
 from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
 from agent.repositories.decisions import BreakpointDecisionRepository
+from agent.repositories.errors import RecordNotFoundError
 from agent.repositories.events import EventRepository
 from agent.repositories.milestones import MilestoneRepository
 from agent.repositories.prompts import PromptRepository
@@ -119,6 +122,7 @@ class TaskActivities:
             task = await tasks.get_by_id(data.task_id)
             if task is None:
                 raise task_not_found(data.task_id)
+            await _lock_for_append(session, data.task_id, task.session_id)
             versions = dict(task.prompt_versions or {})
             if not versions:
                 prompts = PromptRepository(session, self._prompt_cache)
@@ -156,6 +160,7 @@ class TaskActivities:
         pause = data.pause
         details = pause.model_dump(mode="json")
         async with self._db.session() as session, session.begin():
+            await _lock_for_append(session, data.task_id, data.session_id)
             await TaskRepository(session).set_status(
                 data.task_id,
                 TaskStatus.PAUSED,
@@ -200,6 +205,7 @@ class TaskActivities:
         request = data.request
         pause = data.pause
         async with self._db.session() as session, session.begin():
+            await _lock_for_append(session, data.task_id, data.session_id)
             recorded = await BreakpointDecisionRepository(session).record(
                 task_id=data.task_id,
                 breakpoint_id=pause.breakpoint_id,
@@ -313,6 +319,7 @@ class TaskActivities:
         """Mark the task completed, failed or cancelled with its terminal event."""
         event_type = _FINISH_EVENTS[data.status]
         async with self._db.session() as session, session.begin():
+            await _lock_for_append(session, data.task_id, data.session_id)
             tasks = TaskRepository(session)
             fields: dict[str, object] = {"pause_state": None}
             if data.failure_reason is not None:
@@ -349,3 +356,16 @@ class TaskActivities:
             status=data.status.value,
             reason=data.failure_reason,
         )
+
+
+async def _lock_for_append(session: AsyncSession, task_id: UUID, session_id: UUID | None) -> None:
+    """Take the append's locks (session, then task row) before this transaction writes.
+
+    These activities update the task row before appending their events; taking the row
+    lock first, from the status update, reversed the one lock order every other writer
+    uses, so a writer holding the session lock could deadlock with them.
+    """
+    try:
+        await EventRepository(session).lock_task(task_id, [session_id])
+    except RecordNotFoundError as exc:
+        raise task_not_found(task_id) from exc
