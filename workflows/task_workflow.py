@@ -1,7 +1,7 @@
 """`TaskWorkflow`: plan a goal into milestones, run them as a DAG, verify, summarise.
 
 Pure orchestration: every side effect is an activity; the workflow carries ids, statuses,
-usage and short previews only. Steps (DESIGN §5): start (with the model routes) ->
+usage and short previews only. Steps (docs/architecture.md): start (with the model routes) ->
 classify (when no complexity was given; returns the routes for it) -> plan ->
 `after_plan` -> milestone DAG (`workflows.dag`) -> summarise -> finish. The DB-only steps
 are short and idempotent; `start_task` and `finish_task` run as local activities (see

@@ -7,7 +7,7 @@ Keys:
   compare-and-set), so a reader that cached an older number it read from PostgreSQL
   cannot overwrite a newer pointer written after a commit.
 
-Redis is optional (DESIGN §2): every Redis error is logged and reported as a miss, and
+Redis is optional (docs/architecture.md): every Redis error is logged and reported as a miss, and
 callers fall through to PostgreSQL. After an error the cache stays off for a cool-down,
 so a dead Redis (whose client may retry with back-off) does not slow every read.
 """
