@@ -1,57 +1,85 @@
 """`TaskWorkflow`: plan a goal into milestones, run them as a DAG, verify, summarise.
 
 Pure orchestration: every side effect is an activity; the workflow carries ids, statuses,
-usage and short previews only. Steps (docs/architecture.md): start (with the model routes) ->
-classify (when no complexity was given; returns the routes for it) -> plan ->
-`after_plan` -> milestone DAG (`workflows.dag`) -> summarise -> finish. The DB-only steps
-are short and idempotent; `start_task` and `finish_task` run as local activities (see
-`workflows.state.local_db_options`).
+usage and short previews only. Steps (docs/architecture.md): start (with the model
+routes) -> classify (when no complexity was given; returns the routes for it) -> plan ->
+`after_plan` -> milestone DAG (each milestone: `before_milestone` -> execute, compressing
+its context when too large -> verify -> retry with the verifier's feedback ->
+`after_milestone` / `on_failure`) -> summarise -> finish. The DB-only steps are short and
+idempotent; `start_task` and `finish_task` run as local activities (see
+`workflows.options.local_db_options`).
 
-The class is assembled from layers, one concern each: `state` (fields, pure helpers),
-`ui` (search attributes, details table, summaries), `breakpoints`, `budget`, `dag`.
+This module is longer than most on purpose: it is the one workflow class, and it reads top
+to bottom in the order a task runs (`__init__` lists all its state). Every pure
+computation lives in a helper module it calls: `dag` (milestone bookkeeping, scheduling),
+`budget` (budget arithmetic), `breakpoints` (resume rules, pause states), `ui` (search
+attribute values, details table, activity summaries), `outcome` (failure reasons),
+`options` (activity timeouts and retry policies).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
-from workflows.dag import COMPRESSION_TARGET_RATIO, WorkflowDag
-from workflows.state import (
-    EndTaskError,
-    FailureReason,
-    MilestoneState,
-    db_options,
-    error_text,
-    local_db_options,
-)
-from workflows.ui import DETAILS_MAX_ROWS
+from workflows import breakpoints, budget, dag, ui
+from workflows.dag import MilestoneState
+from workflows.options import db_options, llm_options, local_db_options
+from workflows.outcome import EndTaskError, FailureReason, error_text
 
 with workflow.unsafe.imports_passed_through():
     from activities.agent_activities import AgentActivities
     from activities.models import (
+        BudgetBlock,
         ClassifyInput,
         ClassifyOutput,
+        CompressInput,
+        CompressOutput,
+        DecisionInput,
+        DecisionOutput,
+        ExecuteInput,
+        ExecuteOutcome,
+        ExecuteOutput,
         FinishInput,
+        LLMCallInput,
+        LLMCallOutput,
+        MilestoneMarkInput,
+        ModelChoice,
+        PauseInput,
         PlanInput,
         PlanOutput,
         StartTaskInput,
         StartTaskOutput,
         SummariseInput,
+        VerifyInput,
+        VerifyOutput,
     )
     from activities.task_activities import TaskActivities
     from agent.contract.breakpoints import ResumeAction
-    from agent.contract.plan import validate_plan
+    from agent.contract.plan import (
+        Plan,
+        PlanValidationError,
+        apply_edits,
+        blocked_milestones,
+        validate_plan,
+    )
     from agent.contract.task import (
+        Budget,
         MilestoneProgress,
         MilestoneSpec,
+        PauseState,
         ResumeRequest,
         ResumeResult,
         TaskInput,
         TaskProgress,
         TaskResult,
+        Totals,
     )
     from agent.events.types import (
         AgentRole,
@@ -71,7 +99,6 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "COMPRESSION_TARGET_RATIO",
-    "DETAILS_MAX_ROWS",
     "MAX_PLAN_ATTEMPTS",
     "FailureReason",
     "TaskWorkflow",
@@ -83,14 +110,61 @@ START_TASK_LOCAL_PATCH = "start-task-local-activity"
 MAX_PLAN_ATTEMPTS = 3
 """Planner answers that fail validation are asked again this many times in all."""
 
+COMPRESSION_TARGET_RATIO = 0.5
+"""A compressed context aims at this share of the worker model's context budget."""
+
+OutT = TypeVar("OutT", bound=LLMCallOutput)
+InT = TypeVar("InT", bound=LLMCallInput)
+
 
 @workflow.defn
-class TaskWorkflow(WorkflowDag):
+class TaskWorkflow:
     """Durable agent task. Workflow id: `task-{task_id}`.
 
     Update `resume(ResumeRequest) -> ResumeResult` (validated), query
     `progress() -> TaskProgress`.
     """
+
+    def __init__(self) -> None:
+        """Start empty; `run` fills in the task."""
+        # The task and how it runs.
+        self._input: TaskInput | None = None
+        self._status = TaskStatus.PENDING
+        self._complexity: TaskComplexity | None = None
+        self._routes: dict[AgentRole, ModelChoice] = {}
+        self._prompt_versions: dict[str, int] = {}
+        self._stop: EndTaskError | None = None
+        """Set when the task ends: later breakpoints and LLM calls raise it."""
+        # The plan and its milestones.
+        self._plan: Plan | None = None
+        self._milestones: dict[str, MilestoneState] = {}
+        self._running: set[str] = set()
+        self._compressed: dict[str, int] = {}
+        """Milestone key -> sequence number of its compressed context."""
+        self._task_feedback: list[str] = []
+        self._milestone_feedback: dict[str, list[str]] = {}
+        # Usage and budget.
+        self._totals = Totals()
+        self._budget = Budget()
+        self._budget_epoch = 0
+        """Counts budget changes: a pause made moot by a parallel raise is skipped."""
+        # Breakpoints: one pause at a time, parallel milestones queue on the lock.
+        self._pause: PauseState | None = None
+        self._decision: ResumeRequest | None = None
+        self._pause_lock = asyncio.Lock()
+        self._breakpoint_count = 0
+        self._pause_epoch = 0
+        """Counts lifted pauses: the DAG loop wakes on each (edits may make work ready)."""
+        self._resolved: set[str] = set()
+        # The Temporal UI: search attribute values as last upserted.
+        self._search_attributes: dict[str, Any] = {}
+
+    @property
+    def _task(self) -> TaskInput:
+        assert self._input is not None
+        return self._input
+
+    # ------------------------------------------------------------------ entry points
 
     @workflow.run
     async def run(self, task: TaskInput) -> TaskResult:
@@ -121,7 +195,7 @@ class TaskWorkflow(WorkflowDag):
             if BreakpointKind.AFTER_PLAN in task.breakpoints:
                 await self._after_plan()
             await self._run_dag()
-            if any(m.status == MilestoneStatus.FAILED for m in self._milestones.values()):
+            if dag.any_failed(self._milestones):
                 raise EndTaskError(TaskStatus.FAILED, FailureReason.MILESTONES_FAILED)
             summary = await self._llm(
                 AgentActivities.summarise,
@@ -145,16 +219,16 @@ class TaskWorkflow(WorkflowDag):
         await self._finish(stop)
         # Updates accepted while finishing must complete before the run returns.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        counts = self._counts()
+        counts = dag.status_counts(self._milestones)
         return TaskResult(
             task_id=task.task_id,
             status=stop.status,
             failure_reason=stop.reason,
             summary_preview=summary_preview,
             totals=self._totals,
-            milestones_passed=counts.get(MilestoneStatus.PASSED, 0),
-            milestones_failed=counts.get(MilestoneStatus.FAILED, 0),
-            milestones_skipped=counts.get(MilestoneStatus.SKIPPED, 0),
+            milestones_passed=counts[MilestoneStatus.PASSED],
+            milestones_failed=counts[MilestoneStatus.FAILED],
+            milestones_skipped=counts[MilestoneStatus.SKIPPED],
         )
 
     @workflow.update
@@ -181,7 +255,14 @@ class TaskWorkflow(WorkflowDag):
             ApplicationError: Task not paused, wrong breakpoint id, an action that does
                 not fit the breakpoint, or an invalid plan edit.
         """
-        self._check_resume(request)
+        breakpoints.check_resume(
+            request,
+            pause=self._pause,
+            ending=self._stop is not None,
+            already_decided=self._decision is not None,
+            plan=self._plan,
+            statuses=dag.statuses(self._milestones),
+        )
 
     @workflow.query
     def progress(self) -> TaskProgress:
@@ -199,15 +280,15 @@ class TaskWorkflow(WorkflowDag):
                     attempts=m.attempts,
                     depends_on=list(m.depends_on),
                 )
-                for m in self._ordered()
+                for m in dag.in_plan_order(self._plan, self._milestones)
             ],
             totals=self._totals,
             budget=self._budget,
             paused=self._pause,
-            current_milestones=[k for k in self._plan_keys() if k in self._running],
+            current_milestones=dag.running_in_order(self._plan, self._running),
         )
 
-    # ------------------------------------------------------------------ steps
+    # ------------------------------------------------------------------ start and plan
 
     async def _start_and_route(self) -> None:
         """Mark the task running; classify it when needed; fix every role's model."""
@@ -244,15 +325,15 @@ class TaskWorkflow(WorkflowDag):
         self._upsert({COMPLEXITY.name: self._complexity.value})
 
     async def _make_plan(self, human_feedback: str | None = None) -> None:
+        """Ask the planner until its plan validates (`MAX_PLAN_ATTEMPTS` in all)."""
         error: str | None = None
         for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
-            previous_error = error
             out: PlanOutput = await self._llm(
                 AgentActivities.plan,
                 PlanInput(
                     **self._call_base(AgentRole.PLANNER),
                     attempt=attempt,
-                    feedback=previous_error,
+                    feedback=error,
                     human_feedback=human_feedback,
                 ),
                 summary=self._summary("plan", AgentRole.PLANNER, attempt),
@@ -262,15 +343,7 @@ class TaskWorkflow(WorkflowDag):
                     MilestoneSpec(key=m.key, title=m.title, depends_on=m.depends_on)
                     for m in out.milestones
                 )
-                self._milestones = {
-                    m.key: MilestoneState(
-                        key=m.key,
-                        title=m.title,
-                        depends_on=m.depends_on,
-                        milestone_id=m.milestone_id,
-                    )
-                    for m in out.milestones
-                }
+                self._milestones = dag.states_of_plan(out.milestones)
                 self._compressed.clear()
                 self._refresh_details()
                 return
@@ -278,6 +351,7 @@ class TaskWorkflow(WorkflowDag):
         raise EndTaskError(TaskStatus.FAILED, FailureReason.INVALID_PLAN, error)
 
     async def _after_plan(self) -> None:
+        """Pause after planning; a `retry` asks the planner again with the feedback."""
         while True:
             decision = await self._human(
                 BreakpointKind.AFTER_PLAN, None, f"plan of {len(self._milestones)} milestones"
@@ -287,11 +361,404 @@ class TaskWorkflow(WorkflowDag):
                 continue
             return
 
+    # ------------------------------------------------------------------ the milestone DAG
+
+    async def _run_dag(self) -> None:
+        """Run every ready milestone, up to `max_parallel` at once, until none is left."""
+        assert self._plan is not None
+        tasks: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                if self._pause is None:
+                    for key in dag.milestones_to_start(
+                        self._plan, self._milestones, tasks.keys(), self._task.max_parallel
+                    ):
+                        tasks[key] = asyncio.create_task(self._run_milestone(key))
+                        self._running.add(key)
+                    self._update_current()
+                if not tasks:
+                    if self._pause is None:
+                        break
+                    # A breakpoint owned by no milestone cannot happen here; be safe.
+                    await workflow.wait_condition(lambda: self._pause is None)
+                    continue
+                epoch = self._pause_epoch
+
+                # Wake when a milestone ends or a pause ends (an edit or the lifted pause
+                # may have made milestones ready).
+                def woken(epoch: int = epoch) -> bool:
+                    return any(t.done() for t in tasks.values()) or (
+                        self._pause is None and self._pause_epoch != epoch
+                    )
+
+                await workflow.wait_condition(woken)
+                for key, done in list(tasks.items()):
+                    if done.done():
+                        del tasks[key]
+                        self._running.discard(key)
+                        done.result()  # re-raises EndTaskError / ActivityError of a milestone
+        finally:
+            # Milestone coroutines are separate asyncio tasks: cancelling the run coroutine
+            # does not reach them, so they are cancelled (and awaited) here.
+            for pending in tasks.values():
+                pending.cancel()
+            for key, pending in tasks.items():
+                with contextlib.suppress(asyncio.CancelledError, EndTaskError, ActivityError):
+                    await pending
+                self._running.discard(key)
+            self._update_current()
+        for key in blocked_milestones(self._plan, dag.statuses(self._milestones)):
+            workflow.logger.info("milestone blocked by a failed dependency: %s", key)
+
+    async def _run_milestone(self, key: str) -> None:
+        """One milestone: its breakpoints, attempts and the verifier's retries."""
+        state = self._milestones[key]
+        task = self._task
+        if BreakpointKind.BEFORE_MILESTONE in task.breakpoints:
+            decision = await self._human(
+                BreakpointKind.BEFORE_MILESTONE, key, f"about to run {key}"
+            )
+            if decision.action == ResumeAction.SKIP:
+                await self._mark(state, MilestoneStatus.SKIPPED, "skipped at before_milestone")
+                return
+        allowed = task.max_attempts
+        use_verifier_feedback = False
+        while True:
+            state.attempts += 1
+            state.status = MilestoneStatus.IN_PROGRESS
+            self._refresh_details()
+            attempt = state.attempts
+            await self._execute(state, attempt, use_verifier_feedback)
+            verdict = await self._verify(state, attempt, allowed)
+            if verdict.passed:
+                if BreakpointKind.AFTER_MILESTONE in task.breakpoints:
+                    decision = await self._human(
+                        BreakpointKind.AFTER_MILESTONE, key, f"{key} passed"
+                    )
+                    if decision.action == ResumeAction.RETRY:
+                        allowed = state.attempts + task.max_attempts
+                        use_verifier_feedback = False
+                        await self._mark(state, MilestoneStatus.IN_PROGRESS, "retry requested")
+                        continue
+                return
+            if state.status != MilestoneStatus.FAILED:
+                use_verifier_feedback = True
+                continue
+            if BreakpointKind.ON_FAILURE not in task.breakpoints:
+                return
+            decision = await self._human(
+                BreakpointKind.ON_FAILURE,
+                key,
+                f"{key} failed after {state.attempts} attempts: {verdict.feedback_preview}",
+            )
+            if decision.action == ResumeAction.RETRY:
+                allowed = state.attempts + task.max_attempts
+                use_verifier_feedback = True
+                await self._mark(state, MilestoneStatus.IN_PROGRESS, "retry requested")
+                continue
+            if decision.action == ResumeAction.SKIP:
+                await self._mark(state, MilestoneStatus.SKIPPED, "skipped after failure")
+            return
+
+    async def _execute(self, state: MilestoneState, attempt: int, use_feedback: bool) -> None:
+        """One worker attempt; a context too large is compressed once, then it fails."""
+        key = state.key
+        worker = self._routes[AgentRole.WORKER]
+        feedback = dag.feedback_for(self._task_feedback, self._milestone_feedback, key)
+        while True:
+            compressed = self._compressed.get(key)
+            out: ExecuteOutput = await self._llm(
+                AgentActivities.execute,
+                ExecuteInput(
+                    **self._call_base(AgentRole.WORKER),
+                    milestone_id=state.milestone_id,
+                    milestone_key=key,
+                    label=self._label(key),
+                    attempt=attempt,
+                    context_budget_tokens=worker.context_budget_tokens,
+                    use_verifier_feedback=use_feedback,
+                    human_feedback=feedback,
+                    compressed_context_seq=compressed,
+                ),
+                summary=self._summary("execute", AgentRole.WORKER, attempt, key),
+                milestone_key=key,
+            )
+            if out.outcome != ExecuteOutcome.CONTEXT_TOO_LARGE:
+                return
+            if compressed is not None:
+                raise EndTaskError(
+                    TaskStatus.FAILED,
+                    FailureReason.CONTEXT_TOO_LARGE,
+                    f"{key}: context of {out.context_tokens} tokens exceeds the budget "
+                    "even after compression",
+                )
+            target = max(1, int(worker.context_budget_tokens * COMPRESSION_TARGET_RATIO))
+            compressed_out: CompressOutput = await self._llm(
+                AgentActivities.compress,
+                CompressInput(
+                    **self._call_base(AgentRole.COMPRESSOR),
+                    milestone_id=state.milestone_id,
+                    milestone_key=key,
+                    label=self._label(key),
+                    attempt=attempt,
+                    target_tokens=target,
+                ),
+                summary=self._summary("compress", AgentRole.COMPRESSOR, attempt, key),
+                milestone_key=key,
+            )
+            if compressed_out.context_seq is None:
+                raise EndTaskError(TaskStatus.FAILED, FailureReason.CONTEXT_TOO_LARGE, key)
+            self._compressed[key] = compressed_out.context_seq
+
+    async def _verify(self, state: MilestoneState, attempt: int, allowed: int) -> VerifyOutput:
+        """Judge the attempt; a final verdict also records the task's progress."""
+        verdict: VerifyOutput = await self._llm(
+            AgentActivities.verify,
+            VerifyInput(
+                **self._call_base(AgentRole.VERIFIER),
+                milestone_id=state.milestone_id,
+                milestone_key=state.key,
+                label=self._label(state.key),
+                attempt=attempt,
+                max_attempts=allowed,
+            ),
+            summary=self._summary("verify", AgentRole.VERIFIER, attempt, state.key),
+            milestone_key=state.key,
+        )
+        state.status = verdict.milestone_status
+        self._refresh_details()
+        if state.status in dag.VERDICT_STATUSES:
+            self._upsert({COST_USD.name: ui.cost_value(self._totals)})
+        return verdict
+
+    async def _mark(self, state: MilestoneState, status: MilestoneStatus, reason: str) -> None:
+        """Apply a transition the workflow decided; a skip also records the task's progress."""
+        state.status = status
+        self._refresh_details()
+        skipped = status == MilestoneStatus.SKIPPED
+        if skipped:
+            self._upsert({COST_USD.name: ui.cost_value(self._totals)})
+        await workflow.execute_activity_method(
+            TaskActivities.mark_milestone,
+            MilestoneMarkInput(
+                task_id=self._task.task_id,
+                session_id=self._task.session_id,
+                milestone_id=state.milestone_id,
+                milestone_key=state.key,
+                status=status,
+                reason=reason,
+                report_progress=skipped,
+            ),
+            summary=f"{self._label(state.key)} · {status.value}",
+            **db_options(),
+        )
+
+    # ------------------------------------------------------------------ breakpoints
+
+    async def _human(
+        self, kind: BreakpointKind, milestone_key: str | None, reason: str
+    ) -> ResumeRequest:
+        """Pause at a breakpoint that cannot become moot and return the decision."""
+        decision = await self._breakpoint(kind, milestone_key, reason)
+        assert decision is not None
+        return decision
+
+    async def _breakpoint(
+        self,
+        kind: BreakpointKind,
+        milestone_key: str | None,
+        reason: str,
+        still_needed: Callable[[], bool] | None = None,
+    ) -> ResumeRequest | None:
+        """Pause at a breakpoint until resumed (or timed out); apply and record the decision.
+
+        Returns:
+            The decision, or None when `still_needed` says the pause became moot.
+
+        Raises:
+            EndTaskError: When the decision is `abort`.
+        """
+        task = self._task
+        async with self._pause_lock:
+            if self._stop is not None:
+                raise self._stop
+            if still_needed is not None and not still_needed():
+                return None
+            self._breakpoint_count += 1
+            timeout = breakpoints.breakpoint_timeout(task.breakpoint_timeout_seconds)
+            pause = breakpoints.open_pause(
+                self._breakpoint_count,
+                kind,
+                milestone_key,
+                reason,
+                now=workflow.now(),
+                timeout=timeout,
+                default_action=task.breakpoint_default_action,
+            )
+            milestone_id = (
+                self._milestones[milestone_key].milestone_id
+                if milestone_key in self._milestones
+                else None
+            )
+            self._pause = pause
+            self._status = TaskStatus.PAUSED
+            self._upsert(
+                {
+                    TASK_STATUS.name: TaskStatus.PAUSED.value,
+                    AWAITING_HUMAN.name: True,
+                    COST_USD.name: ui.cost_value(self._totals),
+                }
+            )
+            self._refresh_details()
+            await workflow.execute_activity_method(
+                TaskActivities.pause_task,
+                PauseInput(
+                    task_id=task.task_id,
+                    session_id=task.session_id,
+                    pause=pause,
+                    milestone_id=milestone_id,
+                    totals=self._totals,
+                ),
+                summary=ui.pause_summary(kind, milestone_key),
+                **db_options(),
+            )
+            timed_out = False
+            try:
+                await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+            except TimeoutError:
+                timed_out = True
+            decision = self._decision
+            if decision is None:
+                action = breakpoints.timeout_action(kind, task.breakpoint_default_action)
+                decision = ResumeRequest(breakpoint_id=pause.breakpoint_id, action=action)
+                timed_out = True
+            await self._apply_decision(pause, decision, milestone_id, timed_out)
+            self._decision = None
+            self._pause = None
+            self._pause_epoch += 1
+            self._resolved.add(pause.breakpoint_id)
+            self._status = TaskStatus.RUNNING
+            self._upsert({TASK_STATUS.name: TaskStatus.RUNNING.value, AWAITING_HUMAN.name: False})
+            self._refresh_details()
+        if decision.action == ResumeAction.ABORT:
+            raise EndTaskError(TaskStatus.CANCELLED, FailureReason.ABORTED, decision.feedback)
+        return decision
+
+    async def _apply_decision(
+        self,
+        pause: PauseState,
+        decision: ResumeRequest,
+        milestone_id: UUID | None,
+        timed_out: bool,
+    ) -> None:
+        """Record a decision; apply its budget, feedback and plan edit."""
+        task = self._task
+        new_plan = self._plan
+        if decision.edits is not None and self._plan is not None:
+            try:
+                new_plan = apply_edits(self._plan, decision.edits, dag.statuses(self._milestones))
+            except PlanValidationError as exc:  # pragma: no cover - validated by the update
+                workflow.logger.warning("plan edit no longer applies: %s", exc)
+                decision = decision.model_copy(update={"edits": None})
+                new_plan = self._plan
+        if decision.budget is not None:
+            self._budget_epoch += 1
+            self._budget = budget.raised_budget(self._budget, decision.budget)
+        out: DecisionOutput = await workflow.execute_activity_method(
+            TaskActivities.record_decision,
+            DecisionInput(
+                task_id=task.task_id,
+                session_id=task.session_id,
+                pause=pause,
+                request=decision,
+                timed_out=timed_out,
+                decided_at=workflow.now(),
+                milestone_id=milestone_id,
+                plan_keys=dag.plan_keys(new_plan),
+            ),
+            summary=f"resume · {pause.kind.value} · {decision.action.value}",
+            **db_options(),
+        )
+        if decision.feedback:
+            if pause.milestone_key is not None:
+                self._milestone_feedback.setdefault(pause.milestone_key, []).append(
+                    decision.feedback
+                )
+            elif decision.action != ResumeAction.RETRY:
+                # A re-plan's feedback goes to the planner only.
+                self._task_feedback.append(decision.feedback)
+        if new_plan is not None and new_plan is not self._plan:
+            self._milestones = dag.states_after_edit(self._milestones, new_plan, out.milestone_ids)
+            self._plan = new_plan
+            self._compressed.clear()
+
+    # ------------------------------------------------------------------ LLM calls and budget
+
+    async def _llm(
+        self,
+        activity: Callable[[Any, InT], Awaitable[OutT]],
+        data: InT,
+        *,
+        summary: str,
+        milestone_key: str | None = None,
+    ) -> OutT:
+        """Run one LLM activity under the budget; pause or stop when it would pass it."""
+        while True:
+            if self._stop is not None:
+                raise self._stop
+            epoch = self._budget_epoch
+            if budget.is_spent(budget.remaining(self._budget, self._totals)):
+                await self._budget_exhausted(None, milestone_key, epoch)
+                continue
+            out: OutT = await workflow.execute_activity_method(
+                activity,
+                data.model_copy(update={"budget": budget.remaining(self._budget, self._totals)}),
+                summary=summary,
+                **llm_options(),
+            )
+            self._totals = budget.add_usage(self._totals, out.usage)
+            if workflow.cancellation_reason() is not None:
+                # A cancel that reached an activity about to finish is erased when it
+                # completes anyway (WAIT_CANCELLATION_COMPLETED): honour it here.
+                raise asyncio.CancelledError
+            if out.blocked is not None:
+                await self._budget_exhausted(out.blocked, milestone_key, epoch)
+                continue
+            return out
+
+    async def _budget_exhausted(
+        self, block: BudgetBlock | None, milestone_key: str | None, epoch: int
+    ) -> None:
+        """Pause at `budget_exhausted`, or stop with `budget_exceeded` without it."""
+        if BreakpointKind.BUDGET_EXHAUSTED not in self._task.breakpoints:
+            raise EndTaskError(
+                TaskStatus.FAILED, FailureReason.BUDGET_EXCEEDED, budget.exceeded_detail(block)
+            )
+        # A parallel milestone's pause may have raised the budget meanwhile: then just retry.
+        await self._breakpoint(
+            BreakpointKind.BUDGET_EXHAUSTED,
+            milestone_key,
+            budget.exhausted_reason(block),
+            still_needed=lambda: self._budget_epoch == epoch,
+        )
+
+    def _call_base(self, role: AgentRole) -> dict[str, Any]:
+        """The fields every LLM activity input of `role` shares."""
+        return {
+            "task_id": self._task.task_id,
+            "session_id": self._task.session_id,
+            "model": self._routes[role].model,
+            "prompt_version": self._prompt_versions.get(role.value),
+        }
+
+    # ------------------------------------------------------------------ finish
+
     async def _finish_cancelled(self) -> None:
         self._status = TaskStatus.CANCELLED
         await self._finish(EndTaskError(TaskStatus.CANCELLED, FailureReason.CANCELLED))
 
     async def _finish(self, stop: EndTaskError) -> None:
+        """Record the task's terminal state (a local activity: the status is decided)."""
         self._stop = stop
         self._status = stop.status
         self._pause = None
@@ -299,7 +766,7 @@ class TaskWorkflow(WorkflowDag):
             {
                 TASK_STATUS.name: stop.status.value,
                 AWAITING_HUMAN.name: False,
-                COST_USD.name: round(self._totals.cost_usd, 6),
+                COST_USD.name: ui.cost_value(self._totals),
                 CURRENT_MILESTONE.name: None,
             }
         )
@@ -313,8 +780,40 @@ class TaskWorkflow(WorkflowDag):
                 failure_reason=stop.reason,
                 error=stop.error,
                 totals=self._totals,
-                counts=self._counts(),
+                counts=dag.status_counts(self._milestones),
             ),
             summary=f"finish · {stop.status.value}",
             **local_db_options(),
         )
+
+    # ------------------------------------------------------------------ the Temporal UI
+
+    def _upsert(self, values: dict[str, Any]) -> None:
+        """Upsert the search attributes that changed (every upsert is a history event)."""
+        updates = ui.changed_search_attributes(self._search_attributes, values)
+        self._search_attributes.update(values)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    def _update_current(self) -> None:
+        """Show which milestones run now (`CurrentMilestone` and the details table)."""
+        running = dag.running_in_order(self._plan, self._running)
+        self._upsert({CURRENT_MILESTONE.name: ui.current_milestone_value(running)})
+        self._refresh_details()
+
+    def _refresh_details(self) -> None:
+        ordered = dag.in_plan_order(self._plan, self._milestones)
+        workflow.set_current_details(
+            ui.details_markdown(self._status, self._pause, self._totals, ordered)
+        )
+
+    def _summary(
+        self, step: str, role: AgentRole, attempt: int | None = None, key: str | None = None
+    ) -> str:
+        """An LLM activity's summary (the role's model, the milestone's position)."""
+        model = self._routes[role].model if role in self._routes else role.value
+        label = self._label(key) if key is not None else None
+        return ui.activity_summary(step, model, label=label, attempt=attempt)
+
+    def _label(self, key: str) -> str:
+        return dag.position_label(self._plan, key)

@@ -1,16 +1,23 @@
-"""Temporal UI legibility: search attributes, the progress table, activity summaries."""
+"""What a person sees of a task in the Temporal UI: pure formatting, no workflow APIs.
+
+Search attribute values (only the changed ones are upserted: every upsert is a history
+event), the markdown progress table of the workflow's current details, and the activity
+summaries such as `M3/7 · execute · gpt-4o-mini · attempt 2`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
-from workflows.state import WorkflowState
+from workflows.dag import MilestoneState
 
 with workflow.unsafe.imports_passed_through():
-    from agent.events.types import AgentRole
+    from agent.contract.task import PauseState, Totals
+    from agent.events.types import BreakpointKind, TaskStatus
     from agent.temporal import (
         AWAITING_HUMAN,
         COMPLEXITY,
@@ -26,61 +33,74 @@ DETAILS_MAX_ROWS = 30
 CURRENT_MILESTONE_MAX_CHARS = 250
 """`CurrentMilestone` is a keyword: the running keys are cut to this length."""
 
-_SEARCH_ATTRIBUTE_KEYS: dict[str, SearchAttributeKey[Any]] = {
+COST_DECIMALS = 6
+"""`CostUsd` is rounded to this many decimals (a millionth of a dollar)."""
+
+SEARCH_ATTRIBUTE_KEYS: dict[str, SearchAttributeKey[Any]] = {
     key.name: key
     for key in (TASK_STATUS, USER_ID, COMPLEXITY, AWAITING_HUMAN, COST_USD, CURRENT_MILESTONE)
 }
+"""The task workflow's search attributes by name."""
 
 _UNSET = object()
 
 
-class WorkflowUi(WorkflowState):
-    """What a person sees of the task in the Temporal UI."""
+def changed_search_attributes(
+    current: Mapping[str, Any], values: Mapping[str, Any]
+) -> list[SearchAttributeUpdate[Any]]:
+    """The updates of the `values` that differ from `current` (None unsets an attribute)."""
+    updates: list[SearchAttributeUpdate[Any]] = []
+    for name, value in values.items():
+        if current.get(name, _UNSET) == value:
+            continue
+        key = SEARCH_ATTRIBUTE_KEYS[name]
+        updates.append(key.value_unset() if value is None else key.value_set(value))
+    return updates
 
-    def _summary(
-        self, step: str, role: AgentRole, attempt: int | None = None, key: str | None = None
-    ) -> str:
-        """An activity summary such as `M3/7 · execute · gpt-4o-mini · attempt 2`."""
-        parts = [self._label(key)] if key is not None else []
-        parts += [step, self._routes[role].model if role in self._routes else role.value]
-        if attempt is not None:
-            parts.append(f"attempt {attempt}")
-        return " · ".join(parts)
 
-    def _update_current(self) -> None:
-        current = [k for k in self._plan_keys() if k in self._running]
-        value = ",".join(current)[:CURRENT_MILESTONE_MAX_CHARS] or None
-        self._upsert({CURRENT_MILESTONE.name: value})
-        self._refresh_details()
+def cost_value(totals: Totals) -> float:
+    """The `CostUsd` value of the task's totals."""
+    return round(totals.cost_usd, COST_DECIMALS)
 
-    def _upsert_cost(self) -> None:
-        self._upsert({COST_USD.name: round(self._totals.cost_usd, 6)})
 
-    def _upsert(self, values: dict[str, Any]) -> None:
-        # Only changed values: every upsert is a history event.
-        updates: list[SearchAttributeUpdate[Any]] = []
-        for name, value in values.items():
-            if self._search_attributes.get(name, _UNSET) == value:
-                continue
-            self._search_attributes[name] = value
-            key = _SEARCH_ATTRIBUTE_KEYS[name]
-            updates.append(key.value_unset() if value is None else key.value_set(value))
-        if updates:
-            workflow.upsert_search_attributes(updates)
+def current_milestone_value(running: Sequence[str]) -> str | None:
+    """The `CurrentMilestone` value: the running keys in plan order, or None (unset)."""
+    return ",".join(running)[:CURRENT_MILESTONE_MAX_CHARS] or None
 
-    def _refresh_details(self) -> None:
-        rows = [
-            "| # | milestone | status | attempts |",
-            "|---|---|---|---|",
-        ]
-        ordered = self._ordered()
-        for index, m in enumerate(ordered[:DETAILS_MAX_ROWS], start=1):
-            rows.append(f"| {index} | {m.key} | {m.status.value} | {m.attempts} |")
-        if len(ordered) > DETAILS_MAX_ROWS:
-            rows.append(f"| … | {len(ordered) - DETAILS_MAX_ROWS} more | | |")
-        header = f"**{self._status.value}**"
-        if self._pause is not None:
-            header += f" at `{self._pause.breakpoint_id}`"
-        totals = self._totals
-        header += f" · {totals.input_tokens}+{totals.output_tokens} tokens · ${totals.cost_usd:.4f}"
-        workflow.set_current_details("\n".join([header, "", *rows]))
+
+def details_markdown(
+    status: TaskStatus,
+    pause: PauseState | None,
+    totals: Totals,
+    ordered: Sequence[MilestoneState],
+) -> str:
+    """The workflow's current details: status, where it waits, usage, milestone table."""
+    rows = [
+        "| # | milestone | status | attempts |",
+        "|---|---|---|---|",
+    ]
+    for index, m in enumerate(ordered[:DETAILS_MAX_ROWS], start=1):
+        rows.append(f"| {index} | {m.key} | {m.status.value} | {m.attempts} |")
+    if len(ordered) > DETAILS_MAX_ROWS:
+        rows.append(f"| … | {len(ordered) - DETAILS_MAX_ROWS} more | | |")
+    header = f"**{status.value}**"
+    if pause is not None:
+        header += f" at `{pause.breakpoint_id}`"
+    header += f" · {totals.input_tokens}+{totals.output_tokens} tokens · ${totals.cost_usd:.4f}"
+    return "\n".join([header, "", *rows])
+
+
+def activity_summary(
+    step: str, model: str, *, label: str | None = None, attempt: int | None = None
+) -> str:
+    """An LLM activity's summary such as `M3/7 · execute · gpt-4o-mini · attempt 2`."""
+    parts = [label] if label is not None else []
+    parts += [step, model]
+    if attempt is not None:
+        parts.append(f"attempt {attempt}")
+    return " · ".join(parts)
+
+
+def pause_summary(kind: BreakpointKind, milestone_key: str | None) -> str:
+    """The `pause_task` activity's summary such as `pause · before_milestone · m2`."""
+    return f"pause · {kind.value}" + (f" · {milestone_key}" if milestone_key else "")

@@ -1,0 +1,51 @@
+"""Activity options of the task workflow: which timeouts and retry policy each kind runs with.
+
+The timeouts and policies themselves are named constants in `activities.policies`; this
+module only groups them per kind of activity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from activities.policies import (
+        DB_LOCAL_RETRY_THRESHOLD,
+        DB_RETRY_POLICY,
+        DB_START_TO_CLOSE_TIMEOUT,
+        LLM_HEARTBEAT_TIMEOUT,
+        LLM_RETRY_POLICY,
+        LLM_START_TO_CLOSE_TIMEOUT,
+    )
+
+
+def db_options() -> dict[str, Any]:
+    """Options of the DB-only activities (idempotent, short)."""
+    return {"start_to_close_timeout": DB_START_TO_CLOSE_TIMEOUT, "retry_policy": DB_RETRY_POLICY}
+
+
+def local_db_options() -> dict[str, Any]:
+    """Options of the DB activities run as local activities (`start_task`, `finish_task`).
+
+    A workflow cancel that lands while a local activity runs is erased when the activity
+    completes anyway (the SDK resolves it with its result), so the workflow checks
+    `workflow.cancellation_reason()` after `start_task`; at `finish_task` the status is
+    already decided. The DB activities in between stay regular: the cost of a check after
+    each is not worth the round trip they would save on rare paths (pauses, skips).
+    """
+    return {**db_options(), "local_retry_threshold": DB_LOCAL_RETRY_THRESHOLD}
+
+
+def llm_options() -> dict[str, Any]:
+    """Options of the LLM activities."""
+    return {
+        "start_to_close_timeout": LLM_START_TO_CLOSE_TIMEOUT,
+        "heartbeat_timeout": LLM_HEARTBEAT_TIMEOUT,
+        "retry_policy": LLM_RETRY_POLICY,
+        # Wait for the activity to close its stream and record partial usage, so the
+        # cancellation event is written after the agent's last event.
+        "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    }
