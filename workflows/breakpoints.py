@@ -1,18 +1,21 @@
 """Breakpoint rules: which resume fits an open pause, and what a pause looks like.
 
 Pure helpers, no workflow APIs: `TaskWorkflow` validates the `resume` update with
-`check_resume` (a rejected update leaves no history) and builds its `PauseState` with
-`open_pause`. Which actions fit which kind of breakpoint is the shared contract's
-(`agent.contract.breakpoints.ALLOWED_ACTIONS`).
+`check_resume` (a rejected update leaves no history), builds its `PauseState` with
+`open_pause` and decides what a timeout does with `on_timeout`. Which actions fit which
+kind of breakpoint is the shared contract's (`agent.contract.breakpoints.ALLOWED_ACTIONS`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+
+from workflows.outcome import FailureReason
 
 with workflow.unsafe.imports_passed_through():
     from agent.contract.breakpoints import ALLOWED_ACTIONS, ResumeAction
@@ -133,5 +136,60 @@ def open_pause(
 
 
 def timeout_action(kind: BreakpointKind, default_action: ResumeAction) -> ResumeAction:
-    """The action applied when nobody answered in time: the task's default when it fits."""
+    """The task's default action when it fits the kind, else `continue`.
+
+    Before the `breakpoint-timeout-ends` patch this alone was a timeout's action.
+    """
     return default_action if default_action in ALLOWED_ACTIONS[kind] else ResumeAction.CONTINUE
+
+
+def place(kind: BreakpointKind, milestone_key: str | None) -> str:
+    """Where a breakpoint stands: its kind and milestone (every pause there has a new id)."""
+    return f"{kind.value}:{milestone_key or ''}"
+
+
+@dataclass(frozen=True)
+class TimeoutOutcome:
+    """What a breakpoint's timeout does: the action recorded, and the task's end if any."""
+
+    action: ResumeAction
+    failure: FailureReason | None = None
+    error: str | None = None
+
+
+def on_timeout(
+    pause: PauseState, default_action: ResumeAction, *, defaulted_here: bool
+) -> TimeoutOutcome:
+    """The outcome of a pause nobody answered in time; it always leads somewhere new.
+
+    At `budget_exhausted` nothing but a person can raise the budget, so `continue` would
+    pause again at once: the timeout aborts and the task fails with `budget_exceeded`, as
+    without the breakpoint. Elsewhere the task's default action applies (`continue` when
+    it does not fit the kind), but only once per place: if the default already led back
+    here (a `retry` after the plan, after a milestone or on its failure runs the step
+    again, which ends at the same breakpoint), the task fails with `breakpoint_timed_out`.
+
+    Args:
+        pause: The pause that timed out.
+        default_action: The task's default action.
+        defaulted_here: Whether a default action was applied at this place before
+            (and nobody answered here since).
+
+    Returns:
+        The action to record (with `timed_out`) and the failure that ends the task, if any.
+    """
+    if pause.kind == BreakpointKind.BUDGET_EXHAUSTED:
+        return TimeoutOutcome(
+            ResumeAction.ABORT,
+            FailureReason.BUDGET_EXCEEDED,
+            f"nobody raised the budget before {pause.breakpoint_id} timed out",
+        )
+    action = timeout_action(pause.kind, default_action)
+    if defaulted_here and action != ResumeAction.ABORT:
+        return TimeoutOutcome(
+            ResumeAction.ABORT,
+            FailureReason.BREAKPOINT_TIMED_OUT,
+            f"nobody answered {pause.breakpoint_id} in time, and its default action "
+            f"{action.value!r} already led back to this breakpoint once",
+        )
+    return TimeoutOutcome(action)

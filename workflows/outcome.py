@@ -31,6 +31,10 @@ class FailureReason(StrEnum):
     INVALID_PLAN = "invalid_plan"
     CONTEXT_TOO_LARGE = "context_too_large"
     ACTIVITY_FAILED = "activity_failed"
+    COST_UNKNOWN = "cost_unknown"
+    """A call's model has no price while the task has a USD limit: it cannot be enforced."""
+    BREAKPOINT_TIMED_OUT = "breakpoint_timed_out"
+    """Nobody answered a breakpoint whose default action had already led back to it."""
 
 
 @dataclass

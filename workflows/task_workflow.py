@@ -107,6 +107,14 @@ __all__ = [
 START_TASK_LOCAL_PATCH = "start-task-local-activity"
 """`workflow.patched` id: `start_task` runs as a local activity (saves a server round trip)."""
 
+BUDGET_RESERVATION_PATCH = "budget-reservation"
+"""`workflow.patched` id: under a limited budget every LLM call reserves its cap first, and
+a call whose model has no price ends a task with a USD limit (`cost_unknown`)."""
+
+BREAKPOINT_TIMEOUT_PATCH = "breakpoint-timeout-ends"
+"""`workflow.patched` id: a timed-out `budget_exhausted` aborts, and a default action that
+led back to the same breakpoint is not applied twice (`breakpoint_timed_out`)."""
+
 MAX_PLAN_ATTEMPTS = 3
 """Planner answers that fail validation are asked again this many times in all."""
 
@@ -148,6 +156,8 @@ class TaskWorkflow:
         self._budget = Budget()
         self._budget_epoch = 0
         """Counts budget changes: a pause made moot by a parallel raise is skipped."""
+        self._reservations = budget.Reservations()
+        self._call_sizes = budget.CallSizes()
         # Breakpoints: one pause at a time, parallel milestones queue on the lock.
         self._pause: PauseState | None = None
         self._decision: ResumeRequest | None = None
@@ -156,6 +166,8 @@ class TaskWorkflow:
         self._pause_epoch = 0
         """Counts lifted pauses: the DAG loop wakes on each (edits may make work ready)."""
         self._resolved: set[str] = set()
+        self._defaulted_places: set[str] = set()
+        """Breakpoint places (`breakpoints.place`) where a timeout applied the default."""
         # The Temporal UI: search attribute values as last upserted.
         self._search_attributes: dict[str, Any] = {}
 
@@ -200,6 +212,7 @@ class TaskWorkflow:
             summary = await self._llm(
                 AgentActivities.summarise,
                 SummariseInput(**self._call_base(AgentRole.SUMMARISER)),
+                role=AgentRole.SUMMARISER,
                 summary=self._summary("summarise", AgentRole.SUMMARISER),
             )
             summary_preview = summary.summary_preview
@@ -317,6 +330,7 @@ class TaskWorkflow:
             out: ClassifyOutput = await self._llm(
                 AgentActivities.classify,
                 ClassifyInput(**self._call_base(AgentRole.CLASSIFIER)),
+                role=AgentRole.CLASSIFIER,
                 summary=f"classify · {choice.model}",
             )
             # The activity always answers both; the fallbacks only keep the types honest.
@@ -336,6 +350,7 @@ class TaskWorkflow:
                     feedback=error,
                     human_feedback=human_feedback,
                 ),
+                role=AgentRole.PLANNER,
                 summary=self._summary("plan", AgentRole.PLANNER, attempt),
             )
             if out.valid:
@@ -480,6 +495,7 @@ class TaskWorkflow:
                     human_feedback=feedback,
                     compressed_context_seq=compressed,
                 ),
+                role=AgentRole.WORKER,
                 summary=self._summary("execute", AgentRole.WORKER, attempt, key),
                 milestone_key=key,
             )
@@ -503,6 +519,7 @@ class TaskWorkflow:
                     attempt=attempt,
                     target_tokens=target,
                 ),
+                role=AgentRole.COMPRESSOR,
                 summary=self._summary("compress", AgentRole.COMPRESSOR, attempt, key),
                 milestone_key=key,
             )
@@ -522,6 +539,7 @@ class TaskWorkflow:
                 attempt=attempt,
                 max_attempts=allowed,
             ),
+            role=AgentRole.VERIFIER,
             summary=self._summary("verify", AgentRole.VERIFIER, attempt, state.key),
             milestone_key=state.key,
         )
@@ -628,10 +646,26 @@ class TaskWorkflow:
             except TimeoutError:
                 timed_out = True
             decision = self._decision
+            ending: EndTaskError | None = None
+            place = breakpoints.place(kind, milestone_key)
             if decision is None:
-                action = breakpoints.timeout_action(kind, task.breakpoint_default_action)
-                decision = ResumeRequest(breakpoint_id=pause.breakpoint_id, action=action)
                 timed_out = True
+                if workflow.patched(BREAKPOINT_TIMEOUT_PATCH):
+                    outcome = breakpoints.on_timeout(
+                        pause,
+                        task.breakpoint_default_action,
+                        defaulted_here=place in self._defaulted_places,
+                    )
+                    action = outcome.action
+                    if outcome.failure is not None:
+                        ending = EndTaskError(TaskStatus.FAILED, outcome.failure, outcome.error)
+                    else:
+                        self._defaulted_places.add(place)
+                else:
+                    action = breakpoints.timeout_action(kind, task.breakpoint_default_action)
+                decision = ResumeRequest(breakpoint_id=pause.breakpoint_id, action=action)
+            else:
+                self._defaulted_places.discard(place)
             await self._apply_decision(pause, decision, milestone_id, timed_out)
             self._decision = None
             self._pause = None
@@ -640,6 +674,8 @@ class TaskWorkflow:
             self._status = TaskStatus.RUNNING
             self._upsert({TASK_STATUS.name: TaskStatus.RUNNING.value, AWAITING_HUMAN.name: False})
             self._refresh_details()
+        if ending is not None:
+            raise ending
         if decision.action == ResumeAction.ABORT:
             raise EndTaskError(TaskStatus.CANCELLED, FailureReason.ABORTED, decision.feedback)
         return decision
@@ -699,32 +735,88 @@ class TaskWorkflow:
         activity: Callable[[Any, InT], Awaitable[OutT]],
         data: InT,
         *,
+        role: AgentRole,
         summary: str,
         milestone_key: str | None = None,
     ) -> OutT:
-        """Run one LLM activity under the budget; pause or stop when it would pass it."""
+        """Run one LLM activity under the budget; wait, pause or stop when it would pass it.
+
+        Under a limited budget the call first reserves a cap (`workflows.budget.grant`):
+        it waits while the calls in flight leave no room for its estimate, asks again with
+        its own estimate when the activity refused a cap below it, and pauses or stops
+        only when it was refused all that is left with nothing else in flight.
+        """
+        refused: BudgetBlock | None = None
         while True:
             if self._stop is not None:
                 raise self._stop
             epoch = self._budget_epoch
-            if budget.is_spent(budget.remaining(self._budget, self._totals)):
+            reserving = self._reserving()
+            if reserving and budget.cost_unknown_under_usd_budget(self._budget, self._totals):
+                raise EndTaskError(
+                    TaskStatus.FAILED,
+                    FailureReason.COST_UNKNOWN,
+                    "a model the task called has no price, so its USD limit cannot be "
+                    "enforced (the LLM_COMPLETE events show which)",
+                )
+            left = budget.remaining(self._budget, self._totals)
+            if budget.is_spent(left):
+                if reserving and self._reservations.calls > 0:
+                    # Stop only once the calls in flight settled: they are within their caps.
+                    await self._room_freed(epoch)
+                    continue
                 await self._budget_exhausted(None, milestone_key, epoch)
                 continue
-            out: OutT = await workflow.execute_activity_method(
-                activity,
-                data.model_copy(update={"budget": budget.remaining(self._budget, self._totals)}),
-                summary=summary,
-                **llm_options(),
-            )
+            cap, final = left, True
+            if reserving:
+                granted = budget.grant(
+                    self._budget,
+                    budget.available(self._budget, self._totals, self._reservations),
+                    budget.at_least(self._call_sizes.estimate(role, data.model), refused),
+                    in_flight=self._reservations.calls,
+                    alone=self._reservations.calls == 0 and len(self._running) <= 1,
+                )
+                if granted is None:
+                    await self._room_freed(epoch)
+                    continue
+                cap, final = granted.cap, granted.final
+                self._reservations.hold(cap)
+            try:
+                out: OutT = await workflow.execute_activity_method(
+                    activity,
+                    data.model_copy(update={"budget": cap}),
+                    summary=summary,
+                    **llm_options(),
+                )
+            finally:
+                if reserving:
+                    self._reservations.release(cap)
             self._totals = budget.add_usage(self._totals, out.usage)
+            if reserving:
+                self._call_sizes.learn(role, data.model, out)
             if workflow.cancellation_reason() is not None:
                 # A cancel that reached an activity about to finish is erased when it
                 # completes anyway (WAIT_CANCELLATION_COMPLETED): honour it here.
                 raise asyncio.CancelledError
             if out.blocked is not None:
+                if not final:
+                    refused = out.blocked
+                    continue
                 await self._budget_exhausted(out.blocked, milestone_key, epoch)
                 continue
             return out
+
+    def _reserving(self) -> bool:
+        """Whether calls reserve their caps (a limited budget, on the patched code)."""
+        limited = self._budget.max_tokens is not None or self._budget.max_cost_usd is not None
+        return limited and workflow.patched(BUDGET_RESERVATION_PATCH)
+
+    async def _room_freed(self, epoch: int) -> None:
+        """Wait until a call in flight settles or a person changes the budget."""
+        settled = self._reservations.settled
+        await workflow.wait_condition(
+            lambda: self._reservations.settled != settled or self._budget_epoch != epoch
+        )
 
     async def _budget_exhausted(
         self, block: BudgetBlock | None, milestone_key: str | None, epoch: int

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -12,7 +11,7 @@ from uuid import UUID
 import pytest
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError
 
@@ -21,71 +20,24 @@ from agent.contract.task import (
     Budget,
     MilestoneChange,
     MilestoneSpec,
-    PauseState,
     PlanEdit,
     ResumeRequest,
-    TaskResult,
 )
-from agent.db.models import BreakpointDecision, Milestone, Task
+from agent.db.models import BreakpointDecision
 from agent.events.types import BreakpointKind, EventType, MilestoneStatus, TaskStatus
 from tests.workflows.conftest import Engine, EngineFactory
+from tests.workflows.helpers import (
+    POLL_SECONDS,
+    Recorder,
+    assert_gapless,
+    milestones,
+    task_row,
+    wait_paused,
+    wait_until,
+)
 from workflows.task_workflow import TaskWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-Recorder = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
-Handle = WorkflowHandle[TaskWorkflow, TaskResult]
-
-POLL_SECONDS = 0.05
-WAIT_LIMIT_SECONDS = 60.0
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll `check` until true (bounded so a broken test fails instead of hanging)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_LIMIT_SECONDS
-    while not await check():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(POLL_SECONDS)
-
-
-async def wait_paused(handle: Handle) -> PauseState:
-    """Wait until the task pauses at a breakpoint and return where."""
-    found: list[PauseState] = []
-
-    async def paused() -> bool:
-        progress = await handle.query(TaskWorkflow.progress)
-        if progress.paused is not None:
-            found.append(progress.paused)
-            return True
-        if progress.status.is_terminal:
-            raise AssertionError(f"task ended ({progress.status}) without pausing")
-        return False
-
-    await wait_until(paused)
-    return found[-1]
-
-
-async def milestones(engine: Engine, task_id: UUID) -> dict[str, Milestone]:
-    async with engine.session_manager.session() as session:
-        rows = await session.execute(select(Milestone).where(Milestone.task_id == task_id))
-        return {m.key: m for m in rows.scalars()}
-
-
-async def task_row(engine: Engine, task_id: UUID) -> Task:
-    async with engine.session_manager.session() as session:
-        task = await session.get(Task, task_id)
-        assert task is not None
-        return task
-
-
-async def assert_gapless(engine: Engine, task_id: UUID) -> list[Any]:
-    events = await engine.events(task_id)
-    assert [e.sequence_number for e in events] == list(range(1, len(events) + 1))
-    assert len({e.idempotency_key for e in events}) == len(events)
-    task = await task_row(engine, task_id)
-    assert task.last_event_seq == len(events)
-    return events
 
 
 # --------------------------------------------------------------------------- happy paths
