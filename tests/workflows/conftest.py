@@ -41,8 +41,13 @@ from agent.worker import build_worker
 from workflows.task_workflow import TaskWorkflow
 
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"
+"""Recorded workflow histories, one folder per workflow version (`v1`, `v2`, ...)."""
+
+RECORDED_HISTORIES = HISTORIES_DIR / "v2"
+"""Where recording writes: the histories of today's workflow code (see `test_replay`)."""
+
 RECORD_ENV = "AGENT_RECORD_HISTORIES"
-"""Set to 1 to (re)write `tests/histories/*.json` from the runs of these tests."""
+"""Set to 1 to (re)write `RECORDED_HISTORIES/*.json` from the runs of these tests."""
 
 WORKFLOW_TIMEOUT = timedelta(minutes=30)
 
@@ -212,15 +217,15 @@ async def engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
 def record_history(
     request: pytest.FixtureRequest,
 ) -> Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]:
-    """Write a finished workflow's history to `tests/histories/<test>.json` when recording."""
+    """Write a finished workflow's history to `RECORDED_HISTORIES/<test>.json` when recording."""
 
     async def record(handle: WorkflowHandle[Any, Any]) -> None:
         if os.environ.get(RECORD_ENV) != "1":
             return
         history = await handle.fetch_history()
-        HISTORIES_DIR.mkdir(parents=True, exist_ok=True)
+        RECORDED_HISTORIES.mkdir(parents=True, exist_ok=True)
         name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
-        path = HISTORIES_DIR / f"{name}.json"
+        path = RECORDED_HISTORIES / f"{name}.json"
         path.write_text(json.dumps(json.loads(history.to_json()), indent=1))
 
     return record

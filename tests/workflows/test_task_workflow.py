@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import select
@@ -35,7 +35,7 @@ from tests.workflows.helpers import (
     wait_paused,
     wait_until,
 )
-from workflows.task_workflow import TaskWorkflow
+from workflows.task_workflow import MAX_PLAN_ATTEMPTS, TaskWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -139,6 +139,47 @@ async def test_verifier_failure_retries_with_feedback_then_passes(
         if e.type == EventType.LLM_COMPLETE and e.agent == "worker" and e.details["attempt"] == 2
     ]
     assert len(second_attempts) == 2
+    await record_history(handle)
+
+
+async def test_invalid_plan_is_asked_again_with_its_error_then_runs(
+    engine: Engine, record_history: Recorder
+) -> None:
+    # Arrange: the planner's first two answers repeat a key (the goal keeps the simulator's
+    # fault counter of this conversation fresh).
+    handle = await engine.start(
+        f"Plan a party {uuid4().hex} [milestones=2] [plan=sequential] "
+        "[fault=invalid_plan] [invalid=duplicate] [fault_count=2]"
+    )
+
+    # Act
+    result = await handle.result()
+
+    # Assert
+    assert result.status == TaskStatus.COMPLETED
+    events = await assert_gapless(engine, result.task_id)
+    plans = [e for e in events if e.type == EventType.LLM_COMPLETE and e.agent == "planner"]
+    assert [p.details["result"]["valid"] for p in plans] == [False, False, True]
+    await record_history(handle)
+
+
+async def test_plan_still_invalid_after_the_last_attempt_fails_the_task(
+    engine: Engine, record_history: Recorder
+) -> None:
+    # Arrange: every planner answer has a cycle.
+    handle = await engine.start(
+        f"Plan a party {uuid4().hex} [milestones=2] [fault=invalid_plan] [invalid=cycle]"
+    )
+
+    # Act
+    result = await handle.result()
+
+    # Assert
+    assert (result.status, result.failure_reason) == (TaskStatus.FAILED, "invalid_plan")
+    events = await assert_gapless(engine, result.task_id)
+    plans = [e for e in events if e.type == EventType.LLM_COMPLETE and e.agent == "planner"]
+    assert len(plans) == MAX_PLAN_ATTEMPTS
+    assert "cycle" in events[-1].details["error"]
     await record_history(handle)
 
 
