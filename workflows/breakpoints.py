@@ -99,33 +99,37 @@ def breakpoint_timeout(timeout_seconds: float | None) -> timedelta | None:
     return timedelta(seconds=timeout_seconds) if timeout_seconds is not None else None
 
 
+def breakpoint_id(number: int, kind: BreakpointKind, milestone_key: str | None) -> str:
+    """The id of the task's `number`-th pause, such as `bp-3-before_milestone-m2`."""
+    return f"bp-{number}-{kind.value}" + (f"-{milestone_key}" if milestone_key else "")
+
+
 def open_pause(
-    number: int,
+    pause_id: str,
     kind: BreakpointKind,
     milestone_key: str | None,
     reason: str,
     *,
     now: datetime,
     timeout: timedelta | None,
-    default_action: ResumeAction,
+    default_action: ResumeAction | None,
 ) -> PauseState:
-    """The state of the task's `number`-th pause.
+    """The state of a pause, as the task's clients see it.
 
     Args:
-        number: 1 for the task's first pause, and so on (part of the breakpoint id).
+        pause_id: Its breakpoint id (`breakpoint_id`).
         kind: The kind of breakpoint.
         milestone_key: The milestone it concerns, if any.
         reason: Why the task pauses (cut to `REASON_MAX_CHARS`).
         now: The workflow's time.
         timeout: How long it waits for a person (None: forever).
-        default_action: The task's action when the wait times out.
+        default_action: The action its timeout applies (shown only with a timeout).
 
     Returns:
-        The pause, with a breakpoint id such as `bp-3-before_milestone-m2`.
+        The pause.
     """
-    breakpoint_id = f"bp-{number}-{kind.value}" + (f"-{milestone_key}" if milestone_key else "")
     return PauseState(
-        breakpoint_id=breakpoint_id,
+        breakpoint_id=pause_id,
         kind=kind,
         milestone_key=milestone_key,
         reason=reason[:REASON_MAX_CHARS],
@@ -158,9 +162,13 @@ class TimeoutOutcome:
 
 
 def on_timeout(
-    pause: PauseState, default_action: ResumeAction, *, defaulted_here: bool
+    kind: BreakpointKind,
+    pause_id: str,
+    default_action: ResumeAction,
+    *,
+    defaulted_here: bool,
 ) -> TimeoutOutcome:
-    """The outcome of a pause nobody answered in time; it always leads somewhere new.
+    """What the timeout of a pause does; it always leads somewhere new.
 
     At `budget_exhausted` nothing but a person can raise the budget, so `continue` would
     pause again at once: the timeout aborts and the task fails with `budget_exceeded`, as
@@ -170,7 +178,8 @@ def on_timeout(
     again, which ends at the same breakpoint), the task fails with `breakpoint_timed_out`.
 
     Args:
-        pause: The pause that timed out.
+        kind: The kind of breakpoint.
+        pause_id: Its breakpoint id (for the failure's message).
         default_action: The task's default action.
         defaulted_here: Whether a default action was applied at this place before
             (and nobody answered here since).
@@ -178,18 +187,18 @@ def on_timeout(
     Returns:
         The action to record (with `timed_out`) and the failure that ends the task, if any.
     """
-    if pause.kind == BreakpointKind.BUDGET_EXHAUSTED:
+    if kind == BreakpointKind.BUDGET_EXHAUSTED:
         return TimeoutOutcome(
             ResumeAction.ABORT,
             FailureReason.BUDGET_EXCEEDED,
-            f"nobody raised the budget before {pause.breakpoint_id} timed out",
+            f"nobody raised the budget before {pause_id} timed out",
         )
-    action = timeout_action(pause.kind, default_action)
+    action = timeout_action(kind, default_action)
     if defaulted_here and action != ResumeAction.ABORT:
         return TimeoutOutcome(
             ResumeAction.ABORT,
             FailureReason.BREAKPOINT_TIMED_OUT,
-            f"nobody answered {pause.breakpoint_id} in time, and its default action "
+            f"nobody answered {pause_id} in time, and its default action "
             f"{action.value!r} already led back to this breakpoint once",
         )
     return TimeoutOutcome(action)

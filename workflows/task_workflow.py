@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -123,6 +124,14 @@ COMPRESSION_TARGET_RATIO = 0.5
 
 OutT = TypeVar("OutT", bound=LLMCallOutput)
 InT = TypeVar("InT", bound=LLMCallInput)
+
+
+@dataclass(frozen=True)
+class _TimeoutPlan:
+    """A pause's timeout: what it will do, and the default action its clients are shown."""
+
+    outcome: breakpoints.TimeoutOutcome
+    shown_action: ResumeAction
 
 
 @workflow.defn
@@ -603,15 +612,18 @@ class TaskWorkflow:
             if still_needed is not None and not still_needed():
                 return None
             self._breakpoint_count += 1
+            pause_id = breakpoints.breakpoint_id(self._breakpoint_count, kind, milestone_key)
+            place = breakpoints.place(kind, milestone_key)
             timeout = breakpoints.breakpoint_timeout(task.breakpoint_timeout_seconds)
+            on_timeout = self._on_timeout(kind, pause_id, place) if timeout is not None else None
             pause = breakpoints.open_pause(
-                self._breakpoint_count,
+                pause_id,
                 kind,
                 milestone_key,
                 reason,
                 now=workflow.now(),
                 timeout=timeout,
-                default_action=task.breakpoint_default_action,
+                default_action=on_timeout.shown_action if on_timeout is not None else None,
             )
             milestone_id = (
                 self._milestones[milestone_key].milestone_id
@@ -647,23 +659,14 @@ class TaskWorkflow:
                 timed_out = True
             decision = self._decision
             ending: EndTaskError | None = None
-            place = breakpoints.place(kind, milestone_key)
             if decision is None:
+                assert on_timeout is not None
                 timed_out = True
-                if workflow.patched(BREAKPOINT_TIMEOUT_PATCH):
-                    outcome = breakpoints.on_timeout(
-                        pause,
-                        task.breakpoint_default_action,
-                        defaulted_here=place in self._defaulted_places,
-                    )
-                    action = outcome.action
-                    if outcome.failure is not None:
-                        ending = EndTaskError(TaskStatus.FAILED, outcome.failure, outcome.error)
-                    else:
-                        self._defaulted_places.add(place)
-                else:
-                    action = breakpoints.timeout_action(kind, task.breakpoint_default_action)
-                decision = ResumeRequest(breakpoint_id=pause.breakpoint_id, action=action)
+                outcome = on_timeout.outcome
+                if outcome.failure is not None:
+                    ending = EndTaskError(TaskStatus.FAILED, outcome.failure, outcome.error)
+                self._defaulted_places.add(place)
+                decision = ResumeRequest(breakpoint_id=pause_id, action=outcome.action)
             else:
                 self._defaulted_places.discard(place)
             await self._apply_decision(pause, decision, milestone_id, timed_out)
@@ -679,6 +682,19 @@ class TaskWorkflow:
         if decision.action == ResumeAction.ABORT:
             raise EndTaskError(TaskStatus.CANCELLED, FailureReason.ABORTED, decision.feedback)
         return decision
+
+    def _on_timeout(self, kind: BreakpointKind, pause_id: str, place: str) -> _TimeoutPlan:
+        """What the pause's timeout will do, decided (and shown to clients) when it opens."""
+        default = self._task.breakpoint_default_action
+        if workflow.patched(BREAKPOINT_TIMEOUT_PATCH):
+            outcome = breakpoints.on_timeout(
+                kind, pause_id, default, defaulted_here=place in self._defaulted_places
+            )
+            return _TimeoutPlan(outcome=outcome, shown_action=outcome.action)
+        # Before the patch a timeout applied the default (or `continue`) every time, and
+        # the pause showed the task's default as given.
+        legacy = breakpoints.TimeoutOutcome(breakpoints.timeout_action(kind, default))
+        return _TimeoutPlan(outcome=legacy, shown_action=default)
 
     async def _apply_decision(
         self,

@@ -52,7 +52,8 @@ async def test_budget_exhausted_timeout_aborts_instead_of_pausing_again(
     assert result.totals.tokens <= 5000
     assert await decisions(engine, result.task_id) == [("budget_exhausted", "abort", True)]
     events = await engine.events(result.task_id)
-    assert [e.type for e in events].count(EventType.BREAKPOINT_HIT) == 1
+    hits = [e for e in events if e.type == EventType.BREAKPOINT_HIT]
+    assert [h.details["default_action"] for h in hits] == ["abort"]  # what clients are shown
     assert events[-1].type == EventType.TASK_FAILED
     assert "nobody raised the budget" in events[-1].details["error"]
     await record_history(handle)
@@ -79,6 +80,9 @@ async def test_default_retry_that_comes_back_applies_once_then_fails(
         (kind.value, "retry", True),
         (kind.value, "abort", True),
     ]
+    events = await engine.events(result.task_id)
+    hits = [e for e in events if e.type == EventType.BREAKPOINT_HIT]
+    assert [h.details["default_action"] for h in hits] == ["retry", "abort"]
     if kind == BreakpointKind.AFTER_MILESTONE:
         rows = await milestones(engine, result.task_id)
         assert (rows["m1"].status, rows["m1"].attempts) == (MilestoneStatus.PASSED, 2)

@@ -117,7 +117,7 @@ def test_cost_unknown_only_matters_under_a_usd_limit() -> None:
 
 def pause_at(kind: BreakpointKind) -> PauseState:
     return breakpoints.open_pause(
-        1,
+        breakpoints.breakpoint_id(1, kind, "m1"),
         kind,
         "m1",
         "why",
@@ -131,9 +131,9 @@ def pause_at(kind: BreakpointKind) -> PauseState:
 def test_a_budget_exhausted_timeout_always_aborts_as_budget_exceeded(
     default: ResumeAction,
 ) -> None:
-    outcome = breakpoints.on_timeout(
-        pause_at(BreakpointKind.BUDGET_EXHAUSTED), default, defaulted_here=False
-    )
+    pause = pause_at(BreakpointKind.BUDGET_EXHAUSTED)
+
+    outcome = breakpoints.on_timeout(pause.kind, pause.breakpoint_id, default, defaulted_here=False)
 
     assert (outcome.action, outcome.failure) == (ResumeAction.ABORT, FailureReason.BUDGET_EXCEEDED)
 
@@ -141,8 +141,12 @@ def test_a_budget_exhausted_timeout_always_aborts_as_budget_exceeded(
 def test_a_default_applies_once_per_place_then_the_task_fails() -> None:
     pause = pause_at(BreakpointKind.AFTER_MILESTONE)
 
-    first = breakpoints.on_timeout(pause, ResumeAction.RETRY, defaulted_here=False)
-    again = breakpoints.on_timeout(pause, ResumeAction.RETRY, defaulted_here=True)
+    first = breakpoints.on_timeout(
+        pause.kind, pause.breakpoint_id, ResumeAction.RETRY, defaulted_here=False
+    )
+    again = breakpoints.on_timeout(
+        pause.kind, pause.breakpoint_id, ResumeAction.RETRY, defaulted_here=True
+    )
 
     assert first == breakpoints.TimeoutOutcome(ResumeAction.RETRY)
     assert (again.action, again.failure) == (
@@ -154,7 +158,10 @@ def test_a_default_applies_once_per_place_then_the_task_fails() -> None:
 
 def test_a_default_that_does_not_fit_the_kind_continues() -> None:
     outcome = breakpoints.on_timeout(
-        pause_at(BreakpointKind.BEFORE_MILESTONE), ResumeAction.RETRY, defaulted_here=False
+        BreakpointKind.BEFORE_MILESTONE,
+        "bp-1-before_milestone-m1",
+        ResumeAction.RETRY,
+        defaulted_here=False,
     )
 
     assert outcome == breakpoints.TimeoutOutcome(ResumeAction.CONTINUE)
