@@ -13,7 +13,7 @@ from tests.agent.cli.test_tasks_cli import agent
 from tests.agent.client.stack import running_stack
 
 HISTORIES = Path(__file__).resolve().parents[2] / "histories"
-GOOD_HISTORY = HISTORIES / "test_sequential_plan_completes.json"
+GOOD_HISTORY = HISTORIES / "v2" / "test_sequential_plan_completes.json"
 
 
 def _broken_copy(source: Path, target: Path) -> Path:
