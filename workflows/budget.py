@@ -51,16 +51,6 @@ def add_usage(totals: Totals, usage: CallUsage) -> Totals:
     )
 
 
-def raised_budget(current: Budget, requested: Budget) -> Budget:
-    """The budget after a person's resume: each limit they gave replaces the current one."""
-    return Budget(
-        max_cost_usd=(
-            requested.max_cost_usd if requested.max_cost_usd is not None else current.max_cost_usd
-        ),
-        max_tokens=requested.max_tokens if requested.max_tokens is not None else current.max_tokens,
-    )
-
-
 def exhausted_reason(block: BudgetBlock | None) -> str:
     """The reason shown at a `budget_exhausted` breakpoint."""
     if block is None:

@@ -715,7 +715,7 @@ class TaskWorkflow:
                 new_plan = self._plan
         if decision.budget is not None:
             self._budget_epoch += 1
-            self._budget = budget.raised_budget(self._budget, decision.budget)
+            self._budget = self._budget.merged(decision.budget)
         out: DecisionOutput = await workflow.execute_activity_method(
             TaskActivities.record_decision,
             DecisionInput(
