@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.common import draft, task_not_found
+from activities.event_text import decision_text, result_preview
 from activities.models import (
     DecisionInput,
     DecisionOutput,
@@ -255,7 +256,7 @@ class TaskActivities:
                         session_id=data.session_id,
                         milestone_id=data.milestone_id,
                         status=TaskStatus.RUNNING,
-                        message=f"Resumed from {pause.breakpoint_id}: {request.action.value}",
+                        message=f"Resumed from {pause.breakpoint_id}: {decision_text(request)}",
                         details={
                             "breakpoint_id": pause.breakpoint_id,
                             "kind": pause.kind.value,
@@ -327,6 +328,8 @@ class TaskActivities:
             if data.error is not None:
                 fields["error"] = data.error
             await tasks.set_status(data.task_id, data.status, only_from=ACTIVE_STATUSES, **fields)
+            task = await tasks.get_by_id(data.task_id)
+            result = task.result if task is not None else None
             message = {
                 TaskStatus.COMPLETED: "Task completed",
                 TaskStatus.FAILED: f"Task failed: {data.failure_reason}",
@@ -346,6 +349,11 @@ class TaskActivities:
                             "error": data.error,
                             "totals": data.totals.model_dump(mode="json"),
                             "counts": {k.value: v for k, v in data.counts.items()},
+                            # Clients show the outcome from the terminal event alone; the
+                            # whole result is one GET away.
+                            "result_preview": result_preview(result),
+                            "result_chars": len(result) if result else 0,
+                            "task_url": f"/v1/tasks/{data.task_id}",
                         },
                     )
                 ]

@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from agent.cli.errors import load_settings_or_exit
-from agent.cli.exit_codes import COMMAND_ERROR_EXIT, FollowExit
+from agent.cli.exit_codes import ExitCode, exit_code_for_status
 from agent.client import AgentApiClient, ApiRequestError, ApiTarget, ApiTargetError, resolve_target
 from agent.client.cursors import CursorStore
+from agent.client.ids import MIN_PREFIX_CHARS
 
 T = TypeVar("T")
 
@@ -32,6 +33,11 @@ DataDirOption = Annotated[
         "follow cursors are kept [AGENT_DATA_DIR].",
     ),
 ]
+TASK_ID_HELP = (
+    f"The task: its id or a unique prefix of it (at least {MIN_PREFIX_CHARS} characters, "
+    "as `agent tasks` shows)."
+)
+TaskIdArgument = Annotated[str, typer.Argument(metavar="TASK_ID", help=TASK_ID_HELP)]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="One JSON object per line (for scripts), no live view.")
 ]
@@ -48,7 +54,7 @@ class CliContext:
 
 
 def open_context(data_dir: Path | None) -> CliContext:
-    """The context for a command; exits with `FollowExit.USAGE` when no API can be found.
+    """The context for a command; exits with `ExitCode.USAGE` when no API can be found.
 
     Args:
         data_dir: `--data-dir`, else the configured data directory.
@@ -63,12 +69,24 @@ def open_context(data_dir: Path | None) -> CliContext:
         target = resolve_target(settings, directory)
     except ApiTargetError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(FollowExit.USAGE) from exc
+        raise typer.Exit(ExitCode.USAGE) from exc
     return CliContext(target=target, cursors=CursorStore(directory), console=Console(), err=err)
 
 
+def report_api_error(ctx: CliContext, exc: ApiRequestError) -> ExitCode:
+    """Print an API error (with each bad field and its reason) and return its exit code."""
+    ctx.err.print(f"[red]error:[/] {escape(exc.describe())}")
+    return exit_code_for_status(exc.status)
+
+
+def report_unreachable(ctx: CliContext, exc: Exception) -> ExitCode:
+    """Print that the API cannot be reached and return `ExitCode.UNAVAILABLE`."""
+    ctx.err.print(f"[red]error:[/] cannot reach the API at {ctx.target.url}: {escape(str(exc))}")
+    return ExitCode.UNAVAILABLE
+
+
 def run_api(ctx: CliContext, work: Callable[[AgentApiClient], Awaitable[T]]) -> T:
-    """Run one API interaction; API and connection errors become one line + exit 1."""
+    """Run one API interaction; an error becomes one line and its `ExitCode`."""
 
     async def main() -> T:
         async with AgentApiClient(ctx.target) as api:
@@ -77,11 +95,9 @@ def run_api(ctx: CliContext, work: Callable[[AgentApiClient], Awaitable[T]]) -> 
     try:
         return asyncio.run(main())
     except ApiRequestError as exc:
-        ctx.err.print(f"[red]error:[/] {exc.status} {escape(exc.code)}: {escape(exc.message)}")
-        raise typer.Exit(COMMAND_ERROR_EXIT) from exc
+        raise typer.Exit(report_api_error(ctx, exc)) from exc
     except (OSError, httpx.HTTPError) as exc:
-        ctx.err.print(f"[red]error:[/] cannot reach the API at {ctx.target.url}: {exc}")
-        raise typer.Exit(COMMAND_ERROR_EXIT) from exc
+        raise typer.Exit(report_unreachable(ctx, exc)) from exc
 
 
 async def temporal_link(api: AgentApiClient, target: ApiTarget, workflow_id: str) -> str | None:

@@ -1,6 +1,6 @@
 """Following a task live: its events to the end, its breakpoints answered on the way.
 
-Ctrl-C detaches (the task goes on); the follow ends with a `FollowExit` code.
+Ctrl-C detaches (the task goes on); the follow ends with an `ExitCode`.
 """
 
 from __future__ import annotations
@@ -16,33 +16,41 @@ from uuid import UUID
 
 import httpx
 import typer
-from rich.live import Live
 from rich.markup import escape
 
-from agent.cli.context import CliContext, temporal_link
-from agent.cli.exit_codes import STATUS_EXIT, FollowExit
+from agent.cli.context import CliContext, report_api_error, report_unreachable, temporal_link
+from agent.cli.exit_codes import STATUS_EXIT, ExitCode
+from agent.cli.follow_output import (
+    FollowOutput,
+    JsonOutput,
+    LiveOutput,
+    PlainOutput,
+    started_line,
+)
 from agent.cli.prompt import Decision, Prompter
-from agent.cli.render import plan_table, plan_tree, render_summary, render_view
 from agent.client import AgentApiClient, ApiRequestError, TaskDetail
 from agent.client.client import EventStreamClosedError
 from agent.client.view import TERMINAL_EVENTS, TaskView
 from agent.contract.breakpoints import ResumeAction
-from agent.contract.protocol import CloseCode, MessageKind
+from agent.contract.protocol import MessageKind
 from agent.events.types import AgentActivityEvent, TaskStatus
 
 TaskStarter = Callable[[AgentApiClient], Awaitable[TaskDetail]]
 """Creates the task to follow and returns its snapshot."""
-LIVE_REFRESH_PER_SECOND = 8
+TaskResolver = Callable[[AgentApiClient], Awaitable[UUID]]
+"""Finds the task to follow (a full id or a unique prefix)."""
 
 
 @dataclass
 class FollowOptions:
     """How to follow a task."""
 
-    after_seq: int = 0
+    after_seq: int | None = 0
+    """None: from the last event this machine saw."""
     auto_resume: bool = False
     json_lines: bool = False
     interactive: bool = True
+    """Whether a person can answer a breakpoint here (stdin is a terminal)."""
 
 
 class Follower:
@@ -62,65 +70,54 @@ class Follower:
         self.ctx = ctx
         self.task_id = task_id
         self.options = options
+        self.after_seq = (
+            options.after_seq if options.after_seq is not None else ctx.cursors.load(task_id)
+        )
         self.temporal_link: str | None = None
         self.view: TaskView | None = None
-        self.live: Live | None = None
+        self.output: FollowOutput | None = None
         self.answered: set[str] = set()
 
-    def _emit_json(self, payload: dict[str, object]) -> None:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
-        sys.stdout.flush()
+    def _make_output(self, view: TaskView) -> FollowOutput:
+        if self.options.json_lines:
+            return JsonOutput()
+        if self.ctx.console.is_terminal:
+            return LiveOutput(self.ctx.console, view, self.temporal_link)
+        return PlainOutput()
 
-    async def run(self) -> FollowExit:
+    async def run(self) -> ExitCode:
         """Follow until the task ends (or pauses unanswerably).
 
         Returns:
             The exit code.
         """
         detail = await self.api.get_task(self.task_id)
-        self.temporal_link = await self._temporal_link(detail.workflow_id)
+        self.temporal_link = await temporal_link(self.api, self.ctx.target, detail.workflow_id)
         view = TaskView.from_detail(detail)
-        view.last_seq = self.options.after_seq
+        view.last_seq = self.after_seq
         self.view = view
-        if not self.options.json_lines:
-            self.ctx.console.print(
-                f"Following task [bold]{detail.id}[/] from event {self.options.after_seq} "
-                "(Ctrl-C detaches; the task goes on)"
-            )
-            self.live = Live(
-                console=self.ctx.console,
-                get_renderable=lambda: render_view(view, self.temporal_link),
-                refresh_per_second=LIVE_REFRESH_PER_SECOND,
-                transient=False,
-                vertical_overflow="visible",
-            )
-            self.live.start()
+        self.output = self._make_output(view)
+        self.output.following(detail, self.after_seq)
         try:
-            return await self._loop(view)
+            return await self._loop(view, self.output)
         finally:
-            if self.live is not None:
-                self.live.stop()
+            self.output.suspend()
 
-    async def _temporal_link(self, workflow_id: str) -> str | None:
-        return await temporal_link(self.api, self.ctx.target, workflow_id)
-
-    async def _loop(self, view: TaskView) -> FollowExit:
+    async def _loop(self, view: TaskView, output: FollowOutput) -> ExitCode:
         caught_up = False
-        stream = self.api.stream_events(self.task_id, self.options.after_seq)
+        stream = self.api.stream_events(self.task_id, self.after_seq)
         try:
             async for message in stream:
                 if message.kind is MessageKind.CAUGHT_UP:
                     caught_up = True
-                    if self.options.json_lines:
-                        self._emit_json(message.as_json())
+                    output.message(message, view)
                     outcome = await self._after_event(view, None, caught_up)
                 elif message.event is not None:
                     event = message.event
                     view.apply(event)
                     if event.sequence_number is not None:
                         self.ctx.cursors.save(self.task_id, event.sequence_number)
-                    if self.options.json_lines:
-                        self._emit_json(message.as_json())
+                    output.message(message, view)
                     outcome = await self._after_event(view, event, caught_up)
                 else:
                     continue
@@ -128,11 +125,11 @@ class Follower:
                     return outcome
         finally:
             await stream.aclose()
-        return FollowExit.FAILED  # pragma: no cover - the stream only ends by raising
+        return ExitCode.FAILED  # pragma: no cover - the stream only ends by raising
 
     async def _after_event(
         self, view: TaskView, event: AgentActivityEvent | None, caught_up: bool
-    ) -> FollowExit | None:
+    ) -> ExitCode | None:
         if event is not None and event.type in TERMINAL_EVENTS:
             return await self._finish()
         if event is None and view.is_terminal:
@@ -144,31 +141,16 @@ class Follower:
             return await self._breakpoint(view)
         return None
 
-    async def _finish(self) -> FollowExit:
+    async def _finish(self) -> ExitCode:
         detail = await self.api.get_task(self.task_id)
         if self.view is not None:
             self.view.merge_plan(detail)
             self.view.status = detail.status
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
-            self.ctx.console.line()
-        if self.options.json_lines:
-            self._emit_json(
-                {
-                    "kind": "summary",
-                    "task_id": str(detail.id),
-                    "status": detail.status.value,
-                    "result": detail.result,
-                    "failure_reason": detail.failure_reason,
-                    "totals": detail.totals.model_dump(mode="json"),
-                }
-            )
-        else:
-            self.ctx.console.print(render_summary(detail, self.temporal_link))
-        return STATUS_EXIT.get(detail.status, FollowExit.FAILED)
+        assert self.output is not None
+        self.output.finish(detail, self.temporal_link)
+        return STATUS_EXIT.get(detail.status, ExitCode.FAILED)
 
-    async def _breakpoint(self, view: TaskView) -> FollowExit | None:
+    async def _breakpoint(self, view: TaskView) -> ExitCode | None:
         detail = await self.api.get_task(self.task_id)
         view.merge_plan(detail)
         view.status = detail.status
@@ -177,28 +159,22 @@ class Follower:
             return None
         if pause.breakpoint_id in self.answered:
             return None
-        console = self.ctx.console
-        if self.live is not None:
-            self.live.stop()
+        output = self.output
+        assert output is not None
+        # What the person saw and chose stays above the live view, which starts anew below.
+        output.breakpoint(detail, pause)
         try:
-            if not self.options.json_lines:
-                console.rule(f"[bold cyan]Breakpoint {pause.kind.value}[/] ({pause.breakpoint_id})")
-                if pause.reason:
-                    console.print(escape(pause.reason))
-                if detail.milestones:
-                    console.print(plan_tree(detail.milestones))
-                    console.print(plan_table(detail.milestones))
             if self.options.auto_resume:
                 decision = Decision(ResumeAction.CONTINUE)
-                self._note(f"auto-resume: {decision.action.value}")
+                output.note(f"auto-resume: {decision.action.value}")
             elif not self.options.interactive or self.options.json_lines:
-                self._note(
+                output.note(
                     f"paused at {pause.breakpoint_id}; answer with `agent resume {self.task_id}` "
                     f"or re-attach with `agent follow {self.task_id}`"
                 )
-                return FollowExit.PAUSED
+                return ExitCode.PAUSED
             else:
-                decision = await Prompter(console).ask(pause, detail.milestones)
+                decision = await Prompter(self.ctx.console).ask(pause, detail.milestones)
             try:
                 await self.api.resume(
                     self.task_id,
@@ -210,31 +186,23 @@ class Follower:
             except ApiRequestError as exc:
                 # Someone else answered, it timed out, or the edit was refused: say so and
                 # carry on with what the task does next.
-                self._note(f"resume refused: {exc.message}", error=True)
+                output.note(f"resume refused: {exc.describe()}", error=True)
                 return None
             self.answered.add(pause.breakpoint_id)
-            self._note(f"resumed: {decision.action.value}")
+            output.note(f"resumed: {decision.describe()}")
             return None
         finally:
-            if self.live is not None and not self.options.json_lines:
-                self.live.start()
-
-    def _note(self, text: str, *, error: bool = False) -> None:
-        if self.options.json_lines:
-            self._emit_json({"kind": "note", "message": text})
-        else:
-            style = "red" if error else "cyan"
-            self.ctx.console.print(f"[{style}]{escape(text)}[/]")
+            output.resume()
 
 
 async def follow_until_detached(
-    ctx: CliContext, task_id: UUID | None, options: FollowOptions, start: TaskStarter | None
-) -> FollowExit:
+    ctx: CliContext, find: TaskResolver | None, options: FollowOptions, start: TaskStarter | None
+) -> ExitCode:
     """Follow a task in this event loop; Ctrl-C (SIGINT) detaches with exit code 4.
 
     Args:
         ctx: The command's context.
-        task_id: The task to follow (None when `start` creates it).
+        find: Finds the task to follow (None when `start` creates it).
         options: Cursor, breakpoint handling and output mode.
         start: Creates the task first, inside the loop, so Ctrl-C detaches from it too.
 
@@ -250,8 +218,10 @@ async def follow_until_detached(
             if start is not None:
                 task = await start(api)
                 task_id = task.id
-                _started(ctx, task.id, options)
-            assert task_id is not None
+                started_line(task_id, json_lines=options.json_lines, console=ctx.console)
+            else:
+                assert find is not None
+                task_id = await find(api)
             follower = Follower(api, ctx, task_id, options)
             work = asyncio.create_task(follower.run())
             waiter = asyncio.create_task(detached.wait())
@@ -262,8 +232,8 @@ async def follow_until_detached(
             work.cancel()
             with suppress(asyncio.CancelledError, Exception):
                 await work
-            if follower.live is not None:
-                follower.live.stop()
+            if follower.output is not None:
+                follower.output.suspend()
             seq = ctx.cursors.load(task_id)
             message = (
                 f"Detached from task {task_id} at event {seq}; it goes on running. "
@@ -274,47 +244,33 @@ async def follow_until_detached(
                 sys.stdout.flush()
             else:
                 ctx.err.print(f"\n[yellow]{message}[/]")
-            return FollowExit.DETACHED
+            return ExitCode.DETACHED
     finally:
         with suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
 
 
-def _started(ctx: CliContext, task_id: UUID, options: FollowOptions) -> None:
-    if options.json_lines:
-        sys.stdout.write(json.dumps({"kind": "started", "task_id": str(task_id)}) + "\n")
-        sys.stdout.flush()
-    else:
-        ctx.console.print(f"Started task [bold]{task_id}[/]")
-
-
-def follow_and_exit(ctx: CliContext, coro: Awaitable[FollowExit]) -> None:
+def follow_and_exit(ctx: CliContext, coro: Awaitable[ExitCode]) -> None:
     """Run a follow to its end and exit the process with its code.
 
-    API errors exit with `FollowExit.USAGE` when the request itself was wrong (unknown
-    task, bad key), `FollowExit.FAILED` otherwise.
+    API errors exit as every command's do (`exit_codes.py`): `USAGE` when the request
+    itself was wrong (invalid goal, unknown task, bad key), `UNAVAILABLE` otherwise.
 
     Args:
         ctx: The command's context.
         coro: The follow (`follow_until_detached(...)`).
     """
 
-    async def main() -> FollowExit:
+    async def main() -> ExitCode:
         return await coro
 
     try:
         code = asyncio.run(main())
     except ApiRequestError as exc:
-        ctx.err.print(f"[red]error:[/] {exc.status} {escape(exc.code)}: {escape(exc.message)}")
-        code = (
-            FollowExit.USAGE
-            if exc.status in (401, 404, CloseCode.UNAUTHORIZED, CloseCode.NOT_FOUND, 422)
-            else FollowExit.FAILED
-        )
+        code = report_api_error(ctx, exc)
     except EventStreamClosedError as exc:
         ctx.err.print(f"[red]error:[/] {escape(str(exc))}")
-        code = FollowExit.FAILED
+        code = ExitCode.UNAVAILABLE
     except (OSError, httpx.HTTPError) as exc:
-        ctx.err.print(f"[red]error:[/] cannot reach the API at {ctx.target.url}: {exc}")
-        code = FollowExit.USAGE
+        code = report_unreachable(ctx, exc)
     raise typer.Exit(int(code))

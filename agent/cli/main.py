@@ -11,6 +11,8 @@ app = typer.Typer(
     help="Durable, LLM-driven agent tasks on Temporal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Paragraphs of a docstring reflow to the terminal; `code` shows as code.
+    rich_markup_mode="markdown",
 )
 
 for module in (stack, db, keys, sim, api, worker, tasks, replay, bench, chaos):

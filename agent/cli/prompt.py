@@ -23,6 +23,7 @@ from rich.markup import escape
 from agent.client.models import MilestoneOut
 from agent.client.plan import (
     PlanDocumentError,
+    edit_summary,
     parse_plan_document,
     plan_document,
     plan_edit_between,
@@ -88,6 +89,13 @@ class Decision:
     edits: PlanEdit | None = None
     feedback: str | None = None
 
+    def describe(self) -> str:
+        """What was decided, e.g. `continue (edit: add m3; change m1 title)`."""
+        notes = [f"edit: {edit_summary(self.edits)}"] if self.edits is not None else []
+        if self.feedback:
+            notes.append("with feedback")
+        return self.action.value + (f" ({'; '.join(notes)})" if notes else "")
+
 
 class Prompter:
     """Asks a person what to do at a breakpoint (continue / edit / retry / skip / abort)."""
@@ -152,8 +160,5 @@ class Prompter:
             if edits is None:
                 self.console.print("[yellow]plan unchanged[/]")
                 return None
-            self.console.print(
-                f"edit: add {[m.key for m in edits.add]}, remove {edits.remove}, "
-                f"change {[c.key for c in edits.change]}"
-            )
+            self.console.print(f"[cyan]edit:[/] {escape(edit_summary(edits))}")
             return edits

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -18,9 +17,10 @@ from agent.client.view import MilestoneState, TaskView
 from agent.contract.task import Totals
 from agent.events.types import TaskStatus
 
-STREAM_LINES = 4
-MAX_STREAM_PANELS = 4
-TITLE_MAX_WIDTH = 36
+# The columns of the plan table other than the title take about this many characters;
+# the title gets the rest of the terminal (but never less than TITLE_MIN_WIDTH).
+PLAN_COLUMNS_WIDTH = 62
+TITLE_MIN_WIDTH = 16
 
 STATUS_STYLE: dict[str, str] = {
     "pending": "dim",
@@ -53,28 +53,47 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
-def plan_table(milestones: Sequence[MilestoneOut] | TaskView, title: str = "Plan") -> Table:
-    """The plan as a table: key, title, dependencies, status, attempts, tokens, cost."""
+def plan_rows(milestones: Sequence[MilestoneOut] | TaskView) -> list[MilestoneOut | MilestoneState]:
+    """The milestones of a plan in plan order."""
+    if isinstance(milestones, TaskView):
+        return list(milestones.milestones.values())
+    return sorted(milestones, key=lambda m: m.position)
+
+
+def plan_table(
+    milestones: Sequence[MilestoneOut] | TaskView,
+    title: str = "Plan",
+    *,
+    width: int | None = None,
+    window: range | None = None,
+) -> Table:
+    """The plan as a table: key, title, dependencies, status, attempts, tokens, cost.
+
+    Args:
+        milestones: The plan.
+        title: The table's title.
+        width: The terminal width; titles are cut to what is left of it (no cut when None).
+        window: Only these rows (0-based positions in plan order); all when None.
+    """
     table = Table(title=title, title_justify="left", expand=False, show_lines=False)
     table.add_column("#", justify="right", style="dim")
-    table.add_column("milestone", style="bold")
-    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=TITLE_MAX_WIDTH)
-    table.add_column("after", style="dim")
-    table.add_column("status")
+    table.add_column("milestone", style="bold", no_wrap=True, overflow="ellipsis")
+    title_width = None if width is None else max(TITLE_MIN_WIDTH, width - PLAN_COLUMNS_WIDTH)
+    table.add_column("title", no_wrap=True, overflow="ellipsis", max_width=title_width)
+    table.add_column("after", style="dim", no_wrap=True, overflow="ellipsis")
+    table.add_column("status", no_wrap=True)
     table.add_column("att.", justify="right")
     table.add_column("tokens", justify="right")
     table.add_column("cost", justify="right")
-    rows: list[MilestoneOut | MilestoneState] = (
-        list(milestones.milestones.values())
-        if isinstance(milestones, TaskView)
-        else sorted(milestones, key=lambda m: m.position)
-    )
-    for index, m in enumerate(rows, start=1):
+    rows = plan_rows(milestones)
+    shown = window if window is not None else range(len(rows))
+    for index in shown:
+        m = rows[index]
         status = m.status.value
         table.add_row(
-            str(index),
-            m.key,
-            m.title,
+            str(index + 1),
+            escape(m.key),
+            escape(m.title),
             ", ".join(m.depends_on) or "—",
             Text(f"{STATUS_ICON.get(status, '')} {status}", style=STATUS_STYLE.get(status, "")),
             str(m.attempts),
@@ -111,54 +130,6 @@ def plan_tree(milestones: list[MilestoneOut]) -> Tree:
     for root in roots:
         add(tree, root)
     return tree
-
-
-def render_view(view: TaskView, temporal_link: str | None) -> RenderableType:
-    """The live view: header, plan table, progress bar, streaming text, recent events."""
-    header = Table.grid(padding=(0, 1))
-    header.add_column(style="dim")
-    header.add_column()
-    header.add_row("task", f"{view.task_id}  {status_text(view.status.value).markup}")
-    header.add_row("goal", escape(view.goal[:200]))
-    totals = view.totals
-    header.add_row(
-        "totals",
-        f"{totals.input_tokens} in / {totals.output_tokens} out tokens · {money_text(totals)}",
-    )
-    if temporal_link:
-        header.add_row("temporal", Text(temporal_link, overflow="fold"))
-    parts: list[RenderableType] = [header]
-    if view.milestones:
-        parts.append(plan_table(view))
-        total = len(view.milestones)
-        bar = Table.grid(padding=(0, 1))
-        bar.add_row(
-            ProgressBar(total=total, completed=view.done_count, width=40),
-            f"{view.done_count}/{total} milestones done",
-        )
-        parts.append(bar)
-    for stream in view.active_streams()[-MAX_STREAM_PANELS:]:
-        lines = stream.text.strip().splitlines()[-STREAM_LINES:]
-        parts.append(
-            Panel(
-                Text("\n".join(lines), overflow="ellipsis"),
-                title=escape(stream.label),
-                title_align="left",
-                border_style="yellow",
-                height=STREAM_LINES + 2,
-            )
-        )
-    if view.recent:
-        events = Table.grid(padding=(0, 1))
-        events.add_column(style="dim", justify="right")
-        events.add_column(style="cyan")
-        events.add_column()
-        for event in view.recent:
-            events.add_row(
-                str(event.sequence_number or ""), event.type.value, escape(event.message[:100])
-            )
-        parts.append(events)
-    return Panel(Group(*parts), title="agent task", title_align="left")
 
 
 def render_summary(detail: TaskDetail, temporal_link: str | None) -> RenderableType:

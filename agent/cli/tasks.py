@@ -12,23 +12,36 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from uuid import UUID
 
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from agent.cli.context import DataDirOption, JsonOption, open_context, run_api, temporal_link
-from agent.cli.exit_codes import EXIT_CODES_HELP
+from agent.cli.context import (
+    DataDirOption,
+    JsonOption,
+    TaskIdArgument,
+    open_context,
+    run_api,
+    temporal_link,
+)
+from agent.cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from agent.cli.follow import FollowOptions, follow_and_exit, follow_until_detached
+from agent.cli.goal import GOAL_LIMITS_HELP, GoalError, read_goal
 from agent.cli.render import money_text, plan_table, plan_tree, render_summary, status_text
 from agent.client import AgentApiClient, ApiRequestError, TaskDetail
-from agent.client.plan import PlanDocumentError, parse_plan_document, plan_edit_between
+from agent.client.ids import resolve_task_id, short_id, unique_prefix_length
+from agent.client.models import CancelOut
+from agent.client.plan import (
+    PlanDocumentError,
+    edit_summary,
+    parse_plan_document,
+    plan_edit_between,
+)
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.task import Budget
 from agent.events.types import BreakpointKind, TaskComplexity, TaskStatus
-
-GOAL_PREVIEW_CHARS = 60
 
 AutoResumeOption = Annotated[
     bool,
@@ -65,7 +78,23 @@ class StartRequest:
 
 
 def run(
-    goal: Annotated[str, typer.Argument(help="What the task should achieve.")],
+    goal: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="GOAL",
+            help="What the task should achieve; `-` reads it from stdin. " + GOAL_LIMITS_HELP,
+            show_default=False,
+        ),
+    ] = None,
+    goal_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--goal-file",
+            dir_okay=False,
+            help="Read the goal from this file (`-`: stdin), for goals too long for the "
+            "command line.",
+        ),
+    ] = None,
     breakpoint: Annotated[
         list[BreakpointKind] | None,
         typer.Option(
@@ -85,8 +114,24 @@ def run(
         TaskComplexity | None,
         typer.Option("--complexity", help="Skip classification and use this complexity."),
     ] = None,
-    max_parallel: Annotated[int | None, typer.Option("--max-parallel", min=1, max=32)] = None,
-    max_attempts: Annotated[int | None, typer.Option("--max-attempts", min=1, max=10)] = None,
+    max_parallel: Annotated[
+        int | None,
+        typer.Option(
+            "--max-parallel",
+            min=1,
+            max=32,
+            help="Milestones worked on at once (1-32; server default 4).",
+        ),
+    ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            "--max-attempts",
+            min=1,
+            max=10,
+            help="Attempts per milestone before it fails (1-10; server default 3).",
+        ),
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow/--no-follow", "-f", help="Watch the task live.")
     ] = False,
@@ -96,14 +141,17 @@ def run(
 ) -> None:
     """Start a task; with --follow, watch it live and answer its breakpoints.
 
-    Exit codes: 0 completed, 1 failed, 2 usage or configuration error, 3 cancelled,
-    4 detached with Ctrl-C (the task goes on; re-attach with `agent follow ID`), 5 paused
-    at a breakpoint that cannot be answered non-interactively. Without --follow: 0 once
-    the task is started.
+    Without --follow it exits 0 once the task is started. When standard output is not a
+    terminal, --follow prints one plain line per event instead of the live view.
     """
     ctx = open_context(data_dir)
+    try:
+        text = read_goal(goal, goal_file)
+    except GoalError as exc:
+        ctx.err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(ExitCode.USAGE) from exc
     request = StartRequest(
-        goal=goal,
+        goal=text,
         breakpoints=list(dict.fromkeys(breakpoint or [])),
         budget=(
             Budget(max_cost_usd=budget, max_tokens=max_tokens)
@@ -120,7 +168,7 @@ def run(
             typer.echo(detail.model_dump_json())
         else:
             ctx.console.print(f"Started task [bold]{detail.id}[/]")
-            ctx.console.print(f"Follow it with: agent follow {detail.id}")
+            ctx.console.print(f"Follow it with: agent follow {short_id(detail.id)}")
         return
     options = FollowOptions(
         after_seq=0,
@@ -132,7 +180,7 @@ def run(
 
 
 def follow(
-    task_id: Annotated[UUID, typer.Argument(help="The task.")],
+    task_id: TaskIdArgument,
     after_seq: Annotated[
         int | None,
         typer.Option(
@@ -147,27 +195,33 @@ def follow(
 ) -> None:
     """Re-attach to a task's live view from the last event seen (or --after-seq).
 
-    Exit codes: 0 completed, 1 failed, 2 usage or configuration error, 3 cancelled,
-    4 detached with Ctrl-C, 5 paused at a breakpoint that cannot be answered
-    non-interactively.
+    When standard output is not a terminal, it prints one plain line per event.
     """
     ctx = open_context(data_dir)
     options = FollowOptions(
-        after_seq=after_seq if after_seq is not None else ctx.cursors.load(task_id),
+        after_seq=after_seq,
         auto_resume=auto_resume,
         json_lines=json_lines,
         interactive=sys.stdin.isatty(),
     )
-    follow_and_exit(ctx, follow_until_detached(ctx, task_id, options, None))
+
+    async def find(api: AgentApiClient) -> uuid.UUID:
+        return await resolve_task_id(api, task_id)
+
+    follow_and_exit(ctx, follow_until_detached(ctx, find, options, None))
 
 
 def tasks(
-    status: Annotated[TaskStatus | None, typer.Option("--status", help="Only these.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 20,
+    status: Annotated[
+        TaskStatus | None, typer.Option("--status", help="Only tasks with this status.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=200, help="How many tasks (1-200).")
+    ] = 20,
     json_lines: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """List your tasks, newest first."""
+    """List your tasks, newest first (ids shortened as git does; any unique prefix works)."""
     ctx = open_context(data_dir)
     page = run_api(ctx, lambda api: api.list_tasks(status=status, limit=limit))
     if json_lines:
@@ -175,24 +229,27 @@ def tasks(
             typer.echo(item.model_dump_json())
         return
     table = Table(title=f"Tasks ({len(page.items)})", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=len(str(uuid.UUID(int=0))))
-    for column in ("status", "goal", "tokens", "cost", "created"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True, style="bold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("goal", no_wrap=True, overflow="ellipsis", ratio=1)
+    table.add_column("tokens", justify="right", no_wrap=True)
+    table.add_column("cost", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    length = unique_prefix_length(item.id for item in page.items)
     for item in page.items:
-        goal = item.goal if len(item.goal) <= GOAL_PREVIEW_CHARS else item.goal[:57] + "..."
         table.add_row(
-            str(item.id),
+            short_id(item.id, length),
             status_text(item.status.value),
-            escape(goal),
+            Text(" ".join(item.goal.split())),
             str(item.totals.tokens),
             money_text(item.totals),
-            item.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            item.created_at.strftime("%m-%d %H:%M"),
         )
     ctx.console.print(table)
 
 
 def show(
-    task_id: Annotated[UUID, typer.Argument(help="The task.")],
+    task_id: TaskIdArgument,
     json_lines: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -200,7 +257,7 @@ def show(
     ctx = open_context(data_dir)
 
     async def load(api: AgentApiClient) -> tuple[TaskDetail, str | None]:
-        detail = await api.get_task(task_id)
+        detail = await api.get_task(await resolve_task_id(api, task_id))
         link = await temporal_link(api, ctx.target, detail.workflow_id)
         return detail, link
 
@@ -209,16 +266,17 @@ def show(
         typer.echo(detail.model_dump_json())
         return
     console = ctx.console
-    console.print(f"[bold]{detail.id}[/]  {status_text(detail.status.value).markup}")
+    console.print(f"[bold]{short_id(detail.id)}[/]  {status_text(detail.status.value).markup}")
+    console.print(f"[dim]id[/]    {detail.id}")
     console.print(f"[dim]goal[/]  {escape(detail.goal)}")
     if detail.milestones:
         console.print(plan_tree(detail.milestones))
-        console.print(plan_table(detail.milestones))
+        console.print(plan_table(detail.milestones, width=console.width))
     if detail.paused is not None:
         p = detail.paused
         console.print(
             f"[cyan]paused at {p.kind.value}[/] ({p.breakpoint_id}) {escape(p.reason)}; "
-            f"answer with: agent resume {detail.id}"
+            f"answer with: agent resume {short_id(detail.id)}"
         )
     if detail.status.is_terminal:
         console.print(render_summary(detail, link))
@@ -231,7 +289,7 @@ def show(
 
 
 def resume(
-    task_id: Annotated[UUID, typer.Argument(help="The paused task.")],
+    task_id: TaskIdArgument,
     action: Annotated[
         ResumeAction, typer.Option("--action", "-a", help="What to do at the breakpoint.")
     ] = ResumeAction.CONTINUE,
@@ -251,7 +309,9 @@ def resume(
     budget: Annotated[
         float | None, typer.Option("--budget", min=0.0, help="New cost limit in USD.")
     ] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="New token limit.")
+    ] = None,
     breakpoint_id: Annotated[
         str | None, typer.Option("--breakpoint-id", help="Default: where the task waits now.")
     ] = None,
@@ -261,7 +321,8 @@ def resume(
     ctx = open_context(data_dir)
 
     async def work(api: AgentApiClient) -> str:
-        detail = await api.get_task(task_id)
+        found = await resolve_task_id(api, task_id)
+        detail = await api.get_task(found)
         bp = breakpoint_id or (detail.paused.breakpoint_id if detail.paused else None)
         if bp is None:
             raise ApiRequestError(
@@ -278,29 +339,28 @@ def resume(
             if budget is not None or max_tokens is not None
             else None
         )
-        out = await api.resume(
-            task_id, bp, action, edits=edits, budget=new_budget, feedback=feedback
-        )
-        return f"Resumed task {out.task_id} at {out.breakpoint_id}: {out.action.value}"
+        out = await api.resume(found, bp, action, edits=edits, budget=new_budget, feedback=feedback)
+        edited = f" (edit: {edit_summary(edits)})" if edits is not None else ""
+        return f"Resumed task {out.task_id} at {out.breakpoint_id}: {out.action.value}{edited}"
 
     ctx.console.print(run_api(ctx, work))
 
 
 def cancel(
-    task_id: Annotated[UUID, typer.Argument(help="The task.")],
+    task_id: TaskIdArgument,
     data_dir: DataDirOption = None,
 ) -> None:
     """Cancel a task (its running activities stop; it ends `cancelled`)."""
     ctx = open_context(data_dir)
-    out = run_api(ctx, lambda api: api.cancel(task_id))
+
+    async def work(api: AgentApiClient) -> CancelOut:
+        return await api.cancel(await resolve_task_id(api, task_id))
+
+    out = run_api(ctx, work)
     ctx.console.print(f"Cancellation requested for task {out.task_id} (was {out.status.value})")
 
 
 def register(app: typer.Typer) -> None:
     """Add the task commands to the `agent` CLI."""
-    app.command(epilog=EXIT_CODES_HELP)(run)
-    app.command(epilog=EXIT_CODES_HELP)(follow)
-    app.command(name="tasks")(tasks)
-    app.command()(show)
-    app.command()(resume)
-    app.command()(cancel)
+    for command in (run, follow, tasks, show, resume, cancel):
+        app.command(epilog=EXIT_CODES_HELP)(command)

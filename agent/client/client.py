@@ -45,6 +45,7 @@ WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 RECONNECT_BASE_DELAY_SECONDS = 0.2
 RECONNECT_MAX_DELAY_SECONDS = 5.0
 DEFAULT_MAX_RECONNECTS = 60
+_REQUEST_PARTS = frozenset({"body", "query", "path", "header"})
 
 
 class ApiRequestError(Exception):
@@ -54,21 +55,50 @@ class ApiRequestError(Exception):
         status: HTTP status (or the socket's close code).
         code: The stable error code of the JSON error body, when there is one.
         message: Human-readable reason.
-        details: Extra fields of the error body.
+        details: Extra fields of the error body (a dict), when there are any.
+        field_errors: For a validation error: one `field: reason` line per bad field.
     """
 
     def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        field_errors: list[str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.field_errors = field_errors or []
+
+    def describe(self) -> str:
+        """One line for a person: status, code, message and each bad field with its reason."""
+        reasons = "; ".join(self.field_errors)
+        return f"{self.status} {self.code}: {self.message}" + (f" ({reasons})" if reasons else "")
 
 
 class EventStreamClosedError(Exception):
     """The event socket could not be (re)opened within the allowed reconnects."""
+
+
+def _field_errors(details: Any) -> list[str]:
+    """`goal: String should have at least 1 character` from a 422's `[{loc, msg}]` details."""
+    if not isinstance(details, list):
+        return []
+    lines: list[str] = []
+    for item in details:
+        if not isinstance(item, dict):
+            continue
+        # The location starts with where the value came from (body, query, path).
+        location = [str(part) for part in item.get("loc") or []]
+        if location and location[0] in _REQUEST_PARTS:
+            location = location[1:]
+        field = ".".join(location) or "request"
+        lines.append(f"{field}: {item.get('msg') or 'invalid'}")
+    return lines
 
 
 def _error_from(response: httpx.Response) -> ApiRequestError:
@@ -77,11 +107,13 @@ def _error_from(response: httpx.Response) -> ApiRequestError:
         error = body.get("error", {}) if isinstance(body, dict) else {}
     except ValueError:
         error = {}
+    details = error.get("details")
     return ApiRequestError(
         response.status_code,
         str(error.get("code") or HTTPStatus(response.status_code).phrase.lower()),
         str(error.get("message") or response.text[:500] or response.reason_phrase),
-        error.get("details") if isinstance(error.get("details"), dict) else None,
+        details if isinstance(details, dict) else None,
+        _field_errors(details),
     )
 
 

@@ -79,3 +79,18 @@ def plan_edit_between(before: Sequence[MilestoneOut], after: PlanDocument) -> Pl
     if not (add or remove or change):
         return None
     return PlanEdit(add=add, remove=remove, change=change)
+
+
+def edit_summary(edits: PlanEdit) -> str:
+    """One line for a person: `add m3; remove m2; change m1 title`."""
+    parts: list[str] = []
+    if edits.add:
+        parts.append("add " + ", ".join(spec.key for spec in edits.add))
+    if edits.remove:
+        parts.append("remove " + ", ".join(edits.remove))
+    for change in edits.change:
+        fields = [
+            f for f in ("title", "description", "depends_on") if getattr(change, f) is not None
+        ]
+        parts.append(f"change {change.key} {'/'.join(fields)}".rstrip())
+    return "; ".join(parts) or "no change"

@@ -16,7 +16,7 @@ from agent.client.models import TaskDetail
 from agent.contract.task import PauseState, Totals
 from agent.events.types import AgentActivityEvent, EventType, MilestoneStatus, TaskStatus
 
-RECENT_EVENTS = 8
+RECENT_EVENTS = 40
 STREAM_TAIL_CHARS = 4000
 TASK_STREAM = "_task"
 """Stream key of agents that work for the whole task (classifier, planner, summariser)."""
