@@ -26,6 +26,7 @@ from api.errors import install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
 from api.routers import events, health, prompts, tasks
 from api.static import mount_console
+from api.static.docs import mount_docs
 from api.ws.manager import WebSocketManager
 from api.ws.source import DatabaseEventSource
 
@@ -122,7 +123,9 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
             "(close codes 4401 unauthorized, 4404 not found, 4008 slow consumer)."
         ),
         lifespan=lifespan,
-        docs_url="/docs",
+        # The docs pages are served from local assets (`api/static/docs.py`), not a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
@@ -131,5 +134,6 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     app.add_middleware(RequestContextMiddleware)
     for module in (health, tasks, events, prompts):
         app.include_router(module.router)
+    mount_docs(app)
     mount_console(app, settings)
     return app
