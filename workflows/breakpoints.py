@@ -65,7 +65,7 @@ def check_resume(
     if request.action not in ALLOWED_ACTIONS[pause.kind]:
         allowed = ", ".join(sorted(a.value for a in ALLOWED_ACTIONS[pause.kind]))
         raise ApplicationError(
-            f"action {request.action.value!r} does not fit a {pause.kind.value} "
+            f"action {request.action.value!r} does not fit the {pause.kind.value} "
             f"breakpoint (allowed: {allowed})",
             type=WorkflowErrorType.INVALID_ACTION,
         )
