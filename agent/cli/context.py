@@ -75,13 +75,17 @@ def open_context(data_dir: Path | None) -> CliContext:
 
 def report_api_error(ctx: CliContext, exc: ApiRequestError) -> ExitCode:
     """Print an API error (with each bad field and its reason) and return its exit code."""
-    ctx.err.print(f"[red]error:[/] {escape(exc.describe())}")
+    # soft_wrap: one line however long, so it can be grepped and copied.
+    ctx.err.print(f"[red]error:[/] {escape(exc.describe())}", soft_wrap=True)
     return exit_code_for_status(exc.status)
 
 
 def report_unreachable(ctx: CliContext, exc: Exception) -> ExitCode:
     """Print that the API cannot be reached and return `ExitCode.UNAVAILABLE`."""
-    ctx.err.print(f"[red]error:[/] cannot reach the API at {ctx.target.url}: {escape(str(exc))}")
+    ctx.err.print(
+        f"[red]error:[/] cannot reach the API at {ctx.target.url}: {escape(str(exc))}",
+        soft_wrap=True,
+    )
     return ExitCode.UNAVAILABLE
 
 

@@ -148,7 +148,7 @@ def run(
     try:
         text = read_goal(goal, goal_file)
     except GoalError as exc:
-        ctx.err.print(f"[red]error:[/] {escape(str(exc))}")
+        ctx.err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(ExitCode.USAGE) from exc
     request = StartRequest(
         goal=text,

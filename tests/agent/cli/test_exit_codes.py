@@ -29,34 +29,40 @@ def test_the_readme_table_is_the_code_table() -> None:
     assert [int(code) for code, _ in EXIT_CODES_TABLE] == list(range(7))
 
 
-async def test_every_command_exits_by_the_one_table(stack: RunningStack, tmp_path: Path) -> None:
-    wrong_key = {"AGENT_API_KEY": "agk_wrong"}
-
-    # Act + Assert: an invalid goal names the field and its reason; exit 2.
+async def test_an_invalid_goal_names_the_field_and_exits_2(
+    stack: RunningStack, tmp_path: Path
+) -> None:
     empty = await agent(stack, tmp_path, "run", "")
+    blank_follow = await agent(stack, tmp_path, "run", "  ", "--follow")
+
     assert empty.code == ExitCode.USAGE, empty.err
     assert "goal: String should have at least 1 character" in empty.err
-    empty_follow = await agent(stack, tmp_path, "run", "  ", "--follow")
-    assert empty_follow.code == ExitCode.USAGE, empty_follow.err
-    assert "goal: String should have at least 1 character" in empty_follow.err
+    assert blank_follow.code == ExitCode.USAGE, blank_follow.err
+    assert "goal: String should have at least 1 character" in blank_follow.err
 
-    # An unknown task is 2 for every command that takes a task id.
+
+async def test_an_unknown_task_or_a_refused_key_exits_2_for_every_command(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    # An unknown task (full id or prefix) is 2 for every command that takes a task id.
     for command in ("show", "follow", "cancel", "resume"):
-        unknown = await agent(stack, tmp_path, command, UNKNOWN)
+        unknown = await agent(stack, tmp_path, command, "ffff")
         assert unknown.code == ExitCode.USAGE, (command, unknown.err)
-        prefix = await agent(stack, tmp_path, command, "ffff")
-        assert prefix.code == ExitCode.USAGE, (command, prefix.err)
-        assert "no task id starts with ffff" in prefix.err
+        assert "no task id starts with ffff" in unknown.err
+    full = await agent(stack, tmp_path, "follow", UNKNOWN)
+    assert full.code == ExitCode.USAGE, full.err
 
-    # A refused key is 2 for every command.
-    for args in (("tasks",), ("run", GOAL), ("run", GOAL, "--follow"), ("show", UNKNOWN)):
+    # A refused key is 2 for listing, starting and following alike.
+    wrong_key = {"AGENT_API_KEY": "agk_wrong"}
+    for args in (("tasks",), ("run", GOAL), ("run", GOAL, "--follow")):
         refused = await agent(stack, tmp_path, *args, env=wrong_key)
         assert refused.code == ExitCode.USAGE, (args, refused.err)
 
-    # No API at the address: 6 for every command.
-    down = {"AGENT_API_URL": "http://127.0.0.1:9"}
+
+async def test_an_unreachable_api_exits_6_for_every_command(tmp_path: Path) -> None:
+    down = {"AGENT_API_URL": "http://127.0.0.1:9", "AGENT_API_KEY": "agk_any"}
     for args in (("tasks",), ("run", GOAL, "--follow"), ("show", UNKNOWN)):
-        unreachable = await agent(stack, tmp_path, *args, env=down)
+        unreachable = await agent(None, tmp_path, *args, env=down)
         assert unreachable.code == ExitCode.UNAVAILABLE, (args, unreachable.err)
         assert "cannot reach the API" in unreachable.err
 

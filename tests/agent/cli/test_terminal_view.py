@@ -94,7 +94,6 @@ async def test_live_view_fits_the_terminal_and_keeps_the_breakpoint_transcript(
     # The view redraws in place: one frame before the breakpoint stays (the transcript),
     # one live frame after it; never a scrollback full of copies.
     assert len(_headers(history_mid_task)) <= 2, "\n".join(history_mid_task)
-    assert len(history_mid_task) <= 3 * height, "\n".join(history_mid_task)
     # The transcript of the breakpoint stays above the live view.
     text = "\n".join(everything)
     assert "Breakpoint after_plan" in text
