@@ -151,6 +151,14 @@ async def test_paused_without_auto_resume_exits_5_and_follow_continues_without_r
     assert summary["kind"] == "summary"
     assert summary["status"] == "completed"
     assert summary["result"]
+    # The terminal event itself carries the result's start and where to read all of it.
+    completed = [
+        m["event"]
+        for m in second.json_lines()
+        if m["kind"] == "event" and m["event"]["type"] == "TASK_COMPLETED"
+    ]
+    assert completed[0]["details"]["task_url"] == f"/v1/tasks/{task_id}"
+    assert summary["result"].startswith(completed[0]["details"]["result_preview"].rstrip("…"))
 
 
 async def test_ctrl_c_detaches_with_4_and_follow_reattaches_from_the_last_seq(
