@@ -55,10 +55,13 @@ async def test_docs_render_operations_with_no_network_but_the_api(stack: Running
             await expect(page.locator(".info .title")).to_contain_text("Durable agent tasks")
             await page.screenshot(path=str(ARTIFACTS / "docs-offline.png"), full_page=False)
 
-            # ReDoc renders the same schema.
+            assert refused == []
+
+            # ReDoc renders the same schema; its bundle only asks the internet for the
+            # decorative "API docs by Redocly" logo, which may stay blank.
             await page.goto(f"{stack.api_url}/redoc")
             await expect(page.get_by_text("/v1/tasks").first).to_be_attached()
-            assert refused == []
+            assert [url for url in refused if not url.endswith("/logo-mini.svg")] == []
             assert errors == []
         finally:
             await browser.close()
