@@ -25,6 +25,12 @@ from agent.config import Settings
 from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
 from agent.logging import configure_logging
+from agent.observability.tracing import (
+    configure_tracing,
+    shutdown_tracing,
+    temporal_interceptors,
+    trace_engine,
+)
 from agent.prompts.cache import PromptCache
 from agent.temporal import check_search_attributes, connect_temporal
 from workflows.task_workflow import TaskWorkflow
@@ -39,6 +45,8 @@ MAX_HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 MAX_CONCURRENT_LOCAL_ACTIVITIES = 50
 MAX_CACHED_WORKFLOWS = 1000
+WORKER_SERVICE_NAME = "durable-agent-worker"
+"""The trace service name unless `OTEL_SERVICE_NAME` says otherwise."""
 WORKFLOW_TASK_POLLERS = 4
 ACTIVITY_TASK_POLLERS = 8
 
@@ -69,6 +77,9 @@ def build_worker(
     Returns:
         The worker (not started): `async with worker:` or `await worker.run()`.
     """
+    # Both no-ops unless tracing is on: then workflow and activity spans continue the
+    # trace the client started, and the activities' SQL statements join it.
+    trace_engine(session_manager.engine)
     tasks = TaskActivities(session_manager, settings, prompt_cache)
     agents = AgentActivities(session_manager, llm_client, settings, prompt_cache)
     return Worker(
@@ -97,6 +108,7 @@ def build_worker(
         default_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         max_cached_workflows=max_cached_workflows,
+        interceptors=temporal_interceptors(),
     )
 
 
@@ -116,6 +128,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         stop: Optional event that stops the worker when set (tests, embedding).
     """
     configure_logging(settings.log_level, json=settings.log_json)
+    configure_tracing(WORKER_SERVICE_NAME)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,6 +170,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     finally:
         if redis is not None:
             await redis.aclose()
+        shutdown_tracing()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
