@@ -19,6 +19,7 @@ from agent.events.bus import get_event_bus
 from agent.events.handlers.logging_handler import LoggingEventHandler
 from agent.events.handlers.websocket_handler import WebSocketEventHandler
 from agent.events.listener import PostgresEventListener
+from agent.observability.metrics import observe_relayed
 from agent.observability.tracing import (
     configure_tracing,
     shutdown_tracing,
@@ -31,7 +32,7 @@ from agent.temporal import TemporalStartupError, check_search_attributes, connec
 from api.auth import ApiKeyResolver
 from api.errors import install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
-from api.routers import events, health, prompts, tasks
+from api.routers import events, health, metrics, prompts, tasks
 from api.static import mount_console
 from api.ws.manager import WebSocketManager
 from api.ws.source import DatabaseEventSource
@@ -91,6 +92,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ws_handler = WebSocketEventHandler(app.state.ws_manager)
         bus.subscribe_all(ws_handler.handle)
         bus.subscribe_all(logging_handler.handle)
+        bus.subscribe_all(observe_relayed)
 
         listener = PostgresEventListener(settings.database_url_value(), db.session, bus.emit)
         app.state.listener = listener
@@ -107,6 +109,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if ws_handler is not None:
             bus.unsubscribe(ws_handler.handle)
         bus.unsubscribe(logging_handler.handle)
+        bus.unsubscribe(observe_relayed)
         if redis is not None:
             await redis.aclose()
         await db.close()
@@ -142,7 +145,7 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, tasks, events, prompts):
+    for module in (health, metrics, tasks, events, prompts):
         app.include_router(module.router)
     mount_console(app, settings)
     if configure_tracing(API_SERVICE_NAME):

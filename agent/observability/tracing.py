@@ -34,7 +34,7 @@ EXPORTER_VARIABLES = (
     "OTEL_TRACES_EXPORTER",
 )
 """Any of these set (and `OTEL_SDK_DISABLED` not true) turns tracing on."""
-EXCLUDED_URLS = "/health,/metrics,/console"
+EXCLUDED_URLS = "/healthz,/readyz,/metrics,/console"
 """Paths whose requests are not traced unless `OTEL_PYTHON_FASTAPI_EXCLUDED_URLS` says."""
 
 
