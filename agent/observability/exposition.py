@@ -6,7 +6,8 @@ rendered per request so several apps in one process (tests) never share a series
 
 The worker's port serves the project metrics and, merged in, the Temporal SDK's runtime
 metrics: the SDK's Rust core serves those on its own loopback address, and each scrape of
-the worker's port reads and re-exposes them, so Prometheus scrapes one port per worker.
+the worker's port appends that page to the project's, so Prometheus scrapes one port per
+worker.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from __future__ import annotations
 import socket
 import threading
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from wsgiref.simple_server import WSGIServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import start_http_server
 from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from agent.observability.metrics import project_metrics
@@ -101,32 +100,53 @@ def api_exposition(snapshot: ApiSnapshot) -> bytes:
     return generate_latest(project_metrics().registry) + generate_latest(registry)
 
 
-class _WorkerCollector(Collector):
-    """The project metrics, then the Temporal SDK's as its core serves them."""
+def worker_exposition(temporal_metrics_url: str | None) -> bytes:
+    """The worker's page: the project metrics, then the Temporal SDK core's page verbatim.
 
-    def __init__(self, temporal_metrics_url: str | None) -> None:
-        self._temporal_url = temporal_metrics_url
+    Verbatim, not re-parsed: the core names its counters without `_total`, and a parse and
+    re-render would rename them, so dashboards would differ between the two ports.
 
-    def collect(self) -> Iterable[Metric]:
-        yield from project_metrics().registry.collect()
-        if self._temporal_url is None:
-            return
-        try:
-            with urllib.request.urlopen(
-                self._temporal_url, timeout=TEMPORAL_SCRAPE_TIMEOUT_SECONDS
-            ) as response:
-                text = response.read().decode()
-            yield from text_string_to_metric_families(text)
-        except (OSError, ValueError) as exc:
-            # The project metrics still go out; the gap shows in the SDK's series.
-            logger.warning("temporal_metrics_unavailable", error=str(exc))
+    Args:
+        temporal_metrics_url: The core's Prometheus endpoint; None when it serves none.
+
+    Returns:
+        Prometheus text format (`CONTENT_TYPE`).
+    """
+    body = generate_latest(project_metrics().registry)
+    if temporal_metrics_url is None:
+        return body
+    try:
+        with urllib.request.urlopen(
+            temporal_metrics_url, timeout=TEMPORAL_SCRAPE_TIMEOUT_SECONDS
+        ) as response:
+            core: bytes = response.read()
+    except OSError as exc:
+        # The project metrics still go out; the gap shows in the SDK's series.
+        logger.warning("temporal_metrics_unavailable", error=str(exc))
+        return body
+    return body + core
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    temporal_metrics_url: str | None = None
+
+    def do_GET(self) -> None:
+        body = worker_exposition(self.temporal_metrics_url)
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silence the per-request stderr line (a scrape every 15 s is noise)."""
 
 
 @dataclass
 class MetricsServer:
     """A running metrics HTTP server (`stop()` it)."""
 
-    server: WSGIServer
+    server: ThreadingHTTPServer
     thread: threading.Thread
 
     @property
@@ -154,9 +174,14 @@ def serve_worker_metrics(
     Returns:
         The running server.
     """
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_WorkerCollector(temporal_metrics_url))
-    server, thread = start_http_server(port, host, registry)
+    # A subclass per server: the handler class is how http.server passes configuration.
+    handler = type(
+        "WorkerMetricsHandler", (_MetricsHandler,), {"temporal_metrics_url": temporal_metrics_url}
+    )
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True)
+    thread.start()
     return MetricsServer(server, thread)
 
 

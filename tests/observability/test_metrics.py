@@ -24,6 +24,7 @@ from agent.llm.simulator.server import SimulatorServer
 from agent.observability.exposition import free_loopback_address, serve_worker_metrics
 from tests.api.conftest import ApiFactory, ApiUser
 from tests.api.live_worker import running_worker, wait_finished, wait_paused
+from tests.observability.dashboard import unexported
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -102,7 +103,8 @@ async def test_metrics_parse_and_count_a_task(
             )
             assert resumed.status_code in (200, 202), resumed.text
             final = await wait_finished(http, task_id)
-            api_after = parse((await http.get("/metrics")).text)
+            api_text = (await http.get("/metrics")).text
+            api_after = parse(api_text)
             worker_text = (await scraper.get(worker_url)).text
             worker_after = parse(worker_text)
             config = (await http.get("/console/config.json")).json()
@@ -136,6 +138,8 @@ async def test_metrics_parse_and_count_a_task(
         api_before, "agent_event_relay_lag_seconds_count"
     )
     assert relayed > 0
+    # Every PromQL expression of the dashboard names only metrics these pages export.
+    assert unexported([api_text, worker_text]) == {}
     for name in (
         "agent_websocket_connections",
         "agent_websocket_slow_consumer_closes_total",
