@@ -26,6 +26,7 @@ from agent.db.session import DatabaseSessionManager
 from agent.events.notify import publish_ephemeral
 from agent.events.types import AgentActivityEvent, AgentRole, EventStatus, EventType
 from agent.llm.client import LLMStream
+from agent.observability.tracing import with_trace_id
 from agent.repositories.events import EventDraft, EventRepository
 
 logger = structlog.get_logger(__name__)
@@ -63,7 +64,7 @@ def draft(
             agent=agent,
             status=status,
             message=message,
-            details=details or {},
+            details=with_trace_id(details),  # links the stored event to its trace
         ),
     )
 

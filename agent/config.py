@@ -150,6 +150,24 @@ class Settings(BaseSettings):
         default=10, ge=1, description="PostgreSQL connections each worker process keeps."
     )
 
+    # Observability (tracing itself is configured by the standard `OTEL_*` variables).
+    trace_ui_url: str | None = Field(
+        default=None,
+        description="Trace viewer URL with `{trace_id}`, e.g. Jaeger's "
+        "`http://localhost:16686/trace/{trace_id}`; the console links events to their trace.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the worker's `/metrics` (project metrics and, merged in, the "
+        "Temporal SDK's); unset = not served.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Interface the worker's `/metrics` listens on.",
+    )
+
     # Prompt cache.
     prompt_cache_ttl_seconds: int = Field(default=3600, ge=1)
 

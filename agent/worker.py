@@ -25,6 +25,17 @@ from agent.config import Settings
 from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
 from agent.logging import configure_logging
+from agent.observability.exposition import (
+    MetricsServer,
+    free_loopback_address,
+    serve_worker_metrics,
+)
+from agent.observability.tracing import (
+    configure_tracing,
+    shutdown_tracing,
+    temporal_interceptors,
+    trace_engine,
+)
 from agent.prompts.cache import PromptCache
 from agent.temporal import check_search_attributes, connect_temporal
 from workflows.task_workflow import TaskWorkflow
@@ -39,6 +50,8 @@ MAX_HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 MAX_CONCURRENT_LOCAL_ACTIVITIES = 50
 MAX_CACHED_WORKFLOWS = 1000
+WORKER_SERVICE_NAME = "durable-agent-worker"
+"""The trace service name unless `OTEL_SERVICE_NAME` says otherwise."""
 WORKFLOW_TASK_POLLERS = 4
 ACTIVITY_TASK_POLLERS = 8
 
@@ -69,6 +82,9 @@ def build_worker(
     Returns:
         The worker (not started): `async with worker:` or `await worker.run()`.
     """
+    # Both no-ops unless tracing is on: then workflow and activity spans continue the
+    # trace the client started, and the activities' SQL statements join it.
+    trace_engine(session_manager.engine)
     tasks = TaskActivities(session_manager, settings, prompt_cache)
     agents = AgentActivities(session_manager, llm_client, settings, prompt_cache)
     return Worker(
@@ -97,15 +113,27 @@ def build_worker(
         default_heartbeat_throttle_interval=MAX_HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         max_cached_workflows=max_cached_workflows,
+        interceptors=temporal_interceptors(),
     )
 
 
-def _runtime(settings: Settings) -> Runtime | None:
-    """A core runtime serving Prometheus metrics when configured; else the default one."""
-    if settings.worker_metrics_address is None:
-        return None
-    metrics = PrometheusConfig(bind_address=settings.worker_metrics_address)
-    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+def _runtime(settings: Settings) -> tuple[Runtime | None, str | None]:
+    """A core runtime serving the Temporal SDK's Prometheus metrics, and their URL.
+
+    `AGENT_WORKER_METRICS_ADDRESS` serves them on their own; with only
+    `AGENT_WORKER_METRICS_PORT` the core serves them on a free loopback port, read and
+    merged into the worker's `/metrics` at each scrape. Neither set: the default runtime.
+    """
+    address = settings.worker_metrics_address
+    if address is None and settings.worker_metrics_port is not None:
+        address = free_loopback_address()
+    if address is None:
+        return None, None
+    metrics = PrometheusConfig(bind_address=address)
+    host, _, port = address.rpartition(":")
+    if host in ("0.0.0.0", "", "[::]"):  # a wildcard bind is reachable on loopback
+        host = "127.0.0.1"
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics)), f"http://{host}:{port}/metrics"
 
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -116,6 +144,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         stop: Optional event that stops the worker when set (tests, embedding).
     """
     configure_logging(settings.log_level, json=settings.log_json)
+    configure_tracing(WORKER_SERVICE_NAME)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,16 +152,21 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
             loop.add_signal_handler(sig, stop.set)
     # Retried while Temporal starts; a missing search attribute stops the worker here
     # (naming it) instead of failing every task's first workflow task later.
+    runtime, temporal_metrics_url = _runtime(settings)
     client = await connect_temporal(
-        settings,
-        retry_seconds=settings.temporal_connect_timeout_seconds,
-        runtime=_runtime(settings),
+        settings, retry_seconds=settings.temporal_connect_timeout_seconds, runtime=runtime
     )
     await check_search_attributes(client)
     redis: Redis | None = (
         Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None
     )
     cache = PromptCache(redis, settings.prompt_cache_ttl_seconds) if redis is not None else None
+    metrics_server: MetricsServer | None = None
+    if settings.worker_metrics_port is not None:
+        metrics_server = serve_worker_metrics(
+            settings.worker_metrics_host, settings.worker_metrics_port, temporal_metrics_url
+        )
+        logger.info("worker_metrics_serving", port=metrics_server.port)
     try:
         async with (
             DatabaseSessionManager(
@@ -157,6 +191,9 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     finally:
         if redis is not None:
             await redis.aclose()
+        if metrics_server is not None:
+            metrics_server.stop()
+        shutdown_tracing()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

@@ -19,12 +19,20 @@ from agent.events.bus import get_event_bus
 from agent.events.handlers.logging_handler import LoggingEventHandler
 from agent.events.handlers.websocket_handler import WebSocketEventHandler
 from agent.events.listener import PostgresEventListener
+from agent.observability.metrics import observe_relayed
+from agent.observability.tracing import (
+    configure_tracing,
+    shutdown_tracing,
+    temporal_interceptors,
+    trace_engine,
+    traced_url_exclusions,
+)
 from agent.prompts.cache import PromptCache
 from agent.temporal import TemporalStartupError, check_search_attributes, connect_temporal
 from api.auth import ApiKeyResolver
 from api.errors import install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
-from api.routers import events, health, prompts, tasks
+from api.routers import events, health, metrics, prompts, tasks
 from api.static import mount_console
 from api.static.docs import mount_docs
 from api.ws.manager import WebSocketManager
@@ -34,6 +42,8 @@ logger = structlog.get_logger(__name__)
 
 API_VERSION = "1.0.0"
 LISTENER_START_TIMEOUT_SECONDS = 10.0
+API_SERVICE_NAME = "durable-agent-api"
+"""The trace service name unless `OTEL_SERVICE_NAME` says otherwise."""
 
 
 @asynccontextmanager
@@ -45,6 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.error("api_start_failed", error=pepper_problem)
         raise InsecureSettingError(pepper_problem)
     db = DatabaseSessionManager(settings.database_url_value(), pool_size=settings.api_db_pool_size)
+    trace_engine(db.engine)
     redis: Redis | None = None
     listener: PostgresEventListener | None = None
     bus = get_event_bus()
@@ -55,7 +66,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             # Retried while Temporal starts; the search attributes are registered by
             # whoever owns the server (`agent up`, the temporal-init job), only checked here.
             temporal = await connect_temporal(
-                settings, retry_seconds=settings.temporal_connect_timeout_seconds
+                settings,
+                retry_seconds=settings.temporal_connect_timeout_seconds,
+                interceptors=temporal_interceptors(),
             )
             await check_search_attributes(temporal)
         except TemporalStartupError as exc:
@@ -80,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ws_handler = WebSocketEventHandler(app.state.ws_manager)
         bus.subscribe_all(ws_handler.handle)
         bus.subscribe_all(logging_handler.handle)
+        bus.subscribe_all(observe_relayed)
 
         listener = PostgresEventListener(settings.database_url_value(), db.session, bus.emit)
         app.state.listener = listener
@@ -96,9 +110,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if ws_handler is not None:
             bus.unsubscribe(ws_handler.handle)
         bus.unsubscribe(logging_handler.handle)
+        bus.unsubscribe(observe_relayed)
         if redis is not None:
             await redis.aclose()
         await db.close()
+        shutdown_tracing()
         logger.info("api_stopped")
 
 
@@ -132,8 +148,21 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, tasks, events, prompts):
+    for module in (health, metrics, tasks, events, prompts):
         app.include_router(module.router)
     mount_docs(app)
     mount_console(app, settings)
+    if configure_tracing(API_SERVICE_NAME):
+        _trace_requests(app)
     return app
+
+
+def _trace_requests(app: FastAPI) -> None:
+    """Give every HTTP request a server span (the root of a task's trace on create)."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    # The ASGI send/receive sub-spans add a span per chunk of a response and say nothing
+    # an operator needs.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=traced_url_exclusions(), exclude_spans=["receive", "send"]
+    )

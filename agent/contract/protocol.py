@@ -49,5 +49,7 @@ class ConsoleConfig(BaseModel):
 
     temporal_ui_url: str | None = None
     temporal_namespace: str = "default"
+    trace_ui_url: str | None = None
+    """Trace viewer URL template with `{trace_id}`; events link to their trace when set."""
     close_codes: dict[str, int] = Field(default_factory=_close_codes)
     """The socket close codes by name (`unauthorized`, `not_found`, `slow_consumer`, ...)."""

@@ -24,6 +24,7 @@ from agent.llm.errors import LLMStreamCutError
 from agent.llm.pricing import PriceTable
 from agent.llm.tokens import count_message_tokens, count_tokens
 from agent.llm.types import LLMRequest, LLMResponse, Usage
+from agent.observability.llm import LLMCallObservation
 
 logger = structlog.get_logger(__name__)
 
@@ -260,9 +261,11 @@ class LLMStream:
         self._model: str = request.model
         self._finish_reason: str | None = None
         self._response: LLMResponse | None = None
+        self._observation = LLMCallObservation(request, client.base_url)
 
     async def __aenter__(self) -> Self:
-        self._sdk_stream = await self._client._open_stream(self._request)
+        with self._observation.opening():
+            self._sdk_stream = await self._client._open_stream(self._request)
         return self
 
     async def __aexit__(
@@ -271,6 +274,7 @@ class LLMStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._observation.close(self.partial_response(), exc)
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -301,6 +305,7 @@ class LLMStream:
                 if choice.finish_reason is not None:
                     self._finish_reason = choice.finish_reason
                 if choice.delta.content:
+                    self._observation.delta()
                     self._parts.append(choice.delta.content)
                     yield choice.delta.content
         if self._finish_reason is None:

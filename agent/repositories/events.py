@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.db.models import Event, Task
 from agent.events.notify import StoredNotification, notify
 from agent.events.types import EPHEMERAL_EVENT_TYPES, AgentActivityEvent, AgentRole, EventType
+from agent.observability.metrics import observe_events_appended
 from agent.repositories.base import MAX_PAGE_SIZE, check_page_size
 from agent.repositories.errors import (
     EventSequenceConflictError,
@@ -113,6 +115,7 @@ class EventRepository:
         """
         if not drafts:
             return []
+        started = time.perf_counter()
         task_id = self._validate(drafts)
 
         await self.lock_task(task_id, [d.event.session_id for d in drafts])
@@ -184,6 +187,7 @@ class EventRepository:
         logger.debug(
             "events_appended", task_id=str(task_id), first_seq=first_seq, last_seq=last_seq
         )
+        observe_events_appended((d.event for d in new), time.perf_counter() - started)
         return [
             draft.event.model_copy(update={"sequence_number": first_seq + offset})
             for offset, draft in enumerate(new)

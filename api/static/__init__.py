@@ -31,6 +31,7 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     config = ConsoleConfig(
         temporal_ui_url=settings.temporal_ui_url,
         temporal_namespace=settings.temporal_namespace,
+        trace_ui_url=settings.trace_ui_url,
     )
 
     async def console_index() -> FileResponse:

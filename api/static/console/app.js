@@ -48,6 +48,12 @@ function temporalLink(workflowId) {
   return `${base}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
+// AGENT_TRACE_UI_URL: a template with {trace_id} (e.g. Jaeger's http://host:16686/trace/{trace_id}).
+function traceLink(traceId) {
+  if (!consoleConfig.trace_ui_url || !traceId) return null;
+  return consoleConfig.trace_ui_url.replace("{trace_id}", encodeURIComponent(traceId));
+}
+
 function errorBox(error) {
   const text = error instanceof ApiError ? `${error.status} ${error.code}: ${error.message}` : String(error);
   const hint = error instanceof ApiError && error.status === 401 ? " — enter your API key above." : "";
@@ -369,7 +375,10 @@ async function taskPage(root, taskId) {
         h("span", { class: "time" }, new Date(event.timestamp).toLocaleTimeString()),
         h("span", { class: "type" }, event.type),
         key ? h("code", {}, key) : null,
-        h("span", { class: "msg" }, event.message)));
+        h("span", { class: "msg" }, event.message),
+        traceLink(event.details?.trace_id)
+          ? h("a", { class: "trace", href: traceLink(event.details.trace_id), target: "_blank", rel: "noopener" }, "trace")
+          : null));
     els.timeline.scrollTop = els.timeline.scrollHeight;
   }
 
