@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     RESUME_REJECTED = "resume_rejected"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    """A valid key without the role the operation needs (e.g. not an admin key)."""
     PAYLOAD_TOO_LARGE = "payload_too_large"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     SERVICE_UNAVAILABLE = "service_unavailable"

@@ -52,6 +52,10 @@ class ApiKey(Base):
     """An admin key may change what every tenant shares (the system prompts)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """After this instant the key no longer authenticates (None: never expires)."""
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Refreshed at most once a minute per key, so a busy key costs no write per request."""
 
     user: Mapped[User] = relationship(back_populates="api_keys")
 

@@ -117,6 +117,26 @@ async def test_uses_the_database_of_a_running_stack(
     assert await _owner_of(session_manager, result.stdout.strip()) == "erin"
 
 
+async def test_create_admin_makes_an_admin_key(
+    tmp_path: Path, database_url: str, session_manager: DatabaseSessionManager
+) -> None:
+    env = {"AGENT_DATABASE_URL": database_url}
+
+    admin = await _run_cli(tmp_path, env, "keys", "create", "--user", "ops", "--admin")
+    plain = await _run_cli(tmp_path, env, "keys", "create", "--user", "ops")
+
+    assert admin.returncode == plain.returncode == 0, admin.stderr + plain.stderr
+    assert "admin key" in admin.stderr
+    async with session_manager.session() as session:
+        repo = ApiKeyRepository(session, SecretStr(PEPPER))
+        admin_grant = await repo.lookup(admin.stdout.strip())
+        plain_grant = await repo.lookup(plain.stdout.strip())
+    assert admin_grant is not None
+    assert admin_grant.is_admin
+    assert plain_grant is not None
+    assert not plain_grant.is_admin
+
+
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """In-process CLI runs: no AGENT_* from outside, no .env, fresh settings."""
