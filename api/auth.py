@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -26,6 +27,11 @@ AUTH_CACHE_TTL_SECONDS = 5.0
 """A key revoked elsewhere (the CLI, another API process) keeps working here this long at
 most; the process that revokes a key forgets it at once."""
 AUTH_CACHE_MAX_ENTRIES = 1024
+KEY_RECHECK_SECONDS = 2.0
+"""An open socket asks whether its key still works this often: a revoked key's sockets
+close with 4401 within this (plus the validity cache below)."""
+VALIDITY_CACHE_SECONDS = 1.0
+"""Sockets of one key share one validity answer for this long (one query, not one per socket)."""
 TOKEN_QUERY_PARAMETER = "token"
 BEARER_SCHEME = "bearer"
 
@@ -76,6 +82,7 @@ class ApiKeyResolver:
         self._max_entries = max_entries
         self._cache: OrderedDict[str, tuple[ResolvedApiKey, float]] = OrderedDict()
         self._touched: OrderedDict[UUID, float] = OrderedDict()
+        self._validity: dict[UUID, tuple[bool, float]] = {}
 
     async def resolve(self, plaintext: str) -> ResolvedApiKey | None:
         """Return what a key grants, or None for unknown, malformed, revoked or expired keys."""
@@ -101,15 +108,45 @@ class ApiKeyResolver:
         return resolved
 
     async def is_valid(self, key_id: UUID) -> bool:
-        """Ask the database whether a key still authenticates (open sockets re-check)."""
+        """Whether a key still authenticates (open sockets re-check with this).
+
+        Answers are shared for `VALIDITY_CACHE_SECONDS`, and a revoked key stays revoked.
+        """
+        now = time.monotonic()
+        known = self._validity.get(key_id)
+        if known is not None and (not known[0] or known[1] > now):
+            return known[0]
         async with self._manager.session() as session:
             valid = await ApiKeyRepository(session, self._pepper).is_valid(key_id)
+        if len(self._validity) >= self._max_entries:
+            self._validity = {k: v for k, v in self._validity.items() if v[1] > now}
+        self._validity[key_id] = (valid, now + VALIDITY_CACHE_SECONDS)
         if not valid:
             self.forget(key_id)
         return valid
 
+    async def wait_invalid(
+        self, key_id: UUID, interval_seconds: float = KEY_RECHECK_SECONDS
+    ) -> None:
+        """Return once a key no longer authenticates (revoked or expired).
+
+        A database outage is not a revocation: the check is retried on the next round.
+
+        Args:
+            key_id: The key of an open socket.
+            interval_seconds: Time between checks.
+        """
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                if not await self.is_valid(key_id):
+                    return
+            except Exception as exc:
+                logger.warning("api_key_recheck_failed", error=repr(exc))
+
     def forget(self, key_id: UUID) -> None:
         """Drop a key from the cache (it was revoked): this process refuses it at once."""
+        self._validity[key_id] = (False, time.monotonic())
         for digest in [d for d, (grant, _) in self._cache.items() if grant.key_id == key_id]:
             del self._cache[digest]
 

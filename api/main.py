@@ -24,7 +24,7 @@ from agent.temporal import TemporalStartupError, check_search_attributes, connec
 from api.auth import ApiKeyResolver
 from api.errors import install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
-from api.routers import events, health, prompts, tasks
+from api.routers import admin, events, health, prompts, tasks
 from api.static import mount_console
 from api.ws.manager import WebSocketManager
 from api.ws.source import DatabaseEventSource
@@ -129,7 +129,7 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, tasks, events, prompts):
+    for module in (health, tasks, events, prompts, admin):
         app.include_router(module.router)
     mount_console(app, settings)
     return app
