@@ -107,6 +107,13 @@ class ApiKeyResolver:
         await self._touch(resolved.key_id, now)
         return resolved
 
+    def is_cached(self, plaintext: str) -> bool:
+        """Whether a key is known valid here without asking the database."""
+        if len(plaintext) > MAX_API_KEY_CHARS:
+            return False
+        cached = self._cache.get(hash_api_key(self._pepper, plaintext))
+        return cached is not None and cached[1] > time.monotonic()
+
     async def is_valid(self, key_id: UUID) -> bool:
         """Whether a key still authenticates (open sockets re-check with this).
 

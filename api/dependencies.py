@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from http import HTTPStatus
-from typing import Annotated, cast
+from typing import Annotated, NoReturn, cast
 from uuid import UUID
 
 from fastapi import Depends, WebSocketException
@@ -25,6 +25,7 @@ from agent.prompts.cache import PromptCache
 from agent.repositories.api_keys import ResolvedApiKey
 from api.auth import ApiKeyResolver, bearer_token
 from api.errors import ApiError
+from api.rate_limits import RequestLimits, retry_after_header
 from api.ws.manager import WebSocketManager
 
 
@@ -57,9 +58,24 @@ async def get_current_key(conn: HTTPConnection) -> ResolvedApiKey:
     if isinstance(cached, ResolvedApiKey):
         return cached
     resolver = cast(ApiKeyResolver, conn.app.state.auth)
+    limits = cast(RequestLimits, conn.app.state.limits)
     token = bearer_token(conn)
-    resolved = await resolver.resolve(token) if token else None
+    address = conn.client.host if conn.client is not None else "unknown"
+    resolved = None
+    if token:
+        # An address that sent too many rejected keys is not looked up at all (no key
+        # guessing, no database load); keys this process already knows valid still pass.
+        blocked = limits.auth_failures.exhausted(address)
+        if blocked is not None and not resolver.is_cached(token):
+            _refuse(conn, blocked, "too many rejected API keys from this address")
+        resolved = await resolver.resolve(token)
+        if resolved is None:
+            limits.auth_failures.take(address)
     if resolved is not None:
+        if conn.scope["type"] == "http":
+            wait = limits.requests.take(resolved.key_id)
+            if wait is not None:
+                _refuse(conn, wait, "request rate limit of this API key exceeded")
         conn.state.api_key = resolved
         return resolved
     if conn.scope["type"] == "websocket":
@@ -70,6 +86,22 @@ async def get_current_key(conn: HTTPConnection) -> ResolvedApiKey:
         ErrorCode.UNAUTHORIZED,
         "a valid API key is required (Authorization: Bearer <key>)",
         headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _refuse(conn: HTTPConnection, wait_seconds: float, why: str) -> NoReturn:
+    """Answer 429 with `Retry-After` (a socket: close 4401, it has no 429)."""
+    retry_after = retry_after_header(wait_seconds)
+    if conn.scope["type"] == "websocket":
+        raise WebSocketException(
+            code=CloseCode.UNAUTHORIZED, reason=f"{why}; retry in {retry_after} s"
+        )
+    raise ApiError(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        ErrorCode.RATE_LIMITED,
+        f"{why}; retry in {retry_after} s",
+        details={"retry_after_seconds": int(retry_after)},
+        headers={"Retry-After": retry_after},
     )
 
 

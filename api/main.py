@@ -22,8 +22,9 @@ from agent.events.listener import PostgresEventListener
 from agent.prompts.cache import PromptCache
 from agent.temporal import TemporalStartupError, check_search_attributes, connect_temporal
 from api.auth import ApiKeyResolver
-from api.errors import install_error_handlers
+from api.errors import ErrorResponse, install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
+from api.rate_limits import RequestLimits
 from api.routers import admin, events, health, prompts, tasks
 from api.static import mount_console
 from api.ws.manager import WebSocketManager
@@ -126,10 +127,19 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.limits = RequestLimits.from_settings(
+        settings.rate_limit_per_second,
+        settings.rate_limit_burst,
+        settings.auth_failures_per_minute,
+        settings.auth_failure_burst,
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, tasks, events, prompts, admin):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    # Every authenticated route may answer 429 (rate limits, rejected-key limits).
+    rate_limited: dict[int | str, dict[str, object]] = {429: {"model": ErrorResponse}}
+    for module in (tasks, events, prompts, admin):
+        app.include_router(module.router, responses=rate_limited)
     mount_console(app, settings)
     return app

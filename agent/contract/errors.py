@@ -26,6 +26,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     """A valid key without the role the operation needs (e.g. not an admin key)."""
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
+    """Too many requests for this key, or too many rejected keys from this address."""
     METHOD_NOT_ALLOWED = "method_not_allowed"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
