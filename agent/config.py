@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         default=50.0, ge=0, description="Sustained requests per second per API key; 0 = off."
     )
     rate_limit_burst: int = Field(default=200, ge=1, description="Burst per API key.")
+    user_daily_token_limit: int | None = Field(
+        default=None, ge=1, description="Tokens a user may spend per UTC day (unset: no limit)."
+    )
+    user_daily_cost_limit_usd: float | None = Field(
+        default=None, gt=0, description="USD a user may spend per UTC day (unset: no limit)."
+    )
     auth_failures_per_minute: float = Field(
         default=30.0, ge=0, description="Rejected keys per client address per minute; 0 = off."
     )

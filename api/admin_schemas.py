@@ -53,3 +53,16 @@ class ApiKeyList(BaseModel):
     """Keys, oldest first."""
 
     items: list[ApiKeyOut]
+
+
+class UserSpendLimitsIn(_Input):
+    """Body of `PUT /v1/admin/users/{name}/limits`: null falls back to the server default."""
+
+    daily_token_limit: int | None = Field(default=None, ge=1, le=2**62)
+    daily_cost_limit_usd: float | None = Field(default=None, gt=0, le=1e9)
+
+
+class UserSpendLimitsOut(UserSpendLimitsIn):
+    """A user's own daily limits."""
+
+    user: str

@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     """A valid key without the role the operation needs (e.g. not an admin key)."""
     PAYLOAD_TOO_LARGE = "payload_too_large"
     RATE_LIMITED = "rate_limited"
+    SPEND_LIMIT_REACHED = "spend_limit_reached"
+    """The user's daily token or cost limit is used up; details say when it resets."""
     """Too many requests for this key, or too many rejected keys from this address."""
     METHOD_NOT_ALLOWED = "method_not_allowed"
     SERVICE_UNAVAILABLE = "service_unavailable"

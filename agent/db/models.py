@@ -34,6 +34,10 @@ class User(TimestampMixin, Base):
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    daily_token_limit: Mapped[int | None] = mapped_column(BigInteger)
+    """Tokens this user's tasks may spend per UTC day (None: the server default)."""
+    daily_cost_limit_usd: Mapped[float | None] = mapped_column(Float)
+    """USD this user's tasks may spend per UTC day (None: the server default)."""
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user")
 

@@ -1,4 +1,4 @@
-"""Admin routes: API key management for every user; admin keys only (others get 403).
+"""Admin routes: API keys and spend limits of every user; admin keys only (others get 403).
 
 The same operations as `agent keys` (which needs database access instead of an admin key).
 A key revoked here is refused by this process at once, by other API processes within
@@ -12,12 +12,21 @@ from http import HTTPStatus
 from typing import Annotated, Any, cast
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from agent.db.models import ApiKey
 from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.spend import SpendRepository, UserSpendLimits
 from agent.repositories.users import UserRepository
-from api.admin_schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut, ApiKeyRotate
+from api.admin_schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOut,
+    ApiKeyRotate,
+    UserSpendLimitsIn,
+    UserSpendLimitsOut,
+)
 from api.auth import ApiKeyResolver
 from api.dependencies import AdminKey, AppSettings, DBSession
 from api.errors import ErrorResponse, not_found
@@ -129,3 +138,26 @@ async def rotate_key(
     _resolver(request).forget(key_id)
     await db.refresh(record)
     return ApiKeyCreated(**_out(record).model_dump(), key=plaintext)
+
+
+@router.put(
+    "/users/{name}/limits",
+    operation_id="set_user_limits",
+    summary="Set a user's daily spend limits",
+    responses=_ERRORS,
+)
+async def set_user_limits(
+    name: Annotated[str, Path(min_length=1, max_length=MAX_NAME_CHARS)],
+    body: UserSpendLimitsIn,
+    db: DBSession,
+    _admin: AdminKey,
+) -> UserSpendLimitsOut:
+    """Set the user's own daily token and cost limits (null: the server default)."""
+    user = await UserRepository(db).get_by_name(name)
+    if user is None:
+        raise not_found("user")
+    await SpendRepository(db).set_limits(
+        user.id, UserSpendLimits(body.daily_token_limit, body.daily_cost_limit_usd)
+    )
+    await db.commit()
+    return UserSpendLimitsOut(user=name, **body.model_dump())
