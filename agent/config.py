@@ -134,6 +134,22 @@ class Settings(BaseSettings):
     )
     ws_queue_size: int = Field(default=1000, ge=10)
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
+    rate_limit_per_second: float = Field(
+        default=50.0, ge=0, description="Sustained requests per second per API key; 0 = off."
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="Burst per API key.")
+    user_daily_token_limit: int | None = Field(
+        default=None, ge=1, description="Tokens a user may spend per UTC day (unset: no limit)."
+    )
+    user_daily_cost_limit_usd: float | None = Field(
+        default=None, gt=0, description="USD a user may spend per UTC day (unset: no limit)."
+    )
+    auth_failures_per_minute: float = Field(
+        default=30.0, ge=0, description="Rejected keys per client address per minute; 0 = off."
+    )
+    auth_failure_burst: int = Field(
+        default=30, ge=1, description="Rejected keys a client address may send in a burst."
+    )
 
     # Clients (`agent run`, `agent follow`, ...): else the `stack.json` of `agent up`.
     api_url: str | None = None

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: `DBSession`, `CurrentUserId` and the app's shared clients.
+"""FastAPI dependencies: `DBSession`, `CurrentUserId`, `CurrentKey`, `AdminKey`, clients.
 
 Typed on `HTTPConnection`, so the same dependencies serve HTTP and WebSocket routes.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from http import HTTPStatus
-from typing import Annotated, cast
+from typing import Annotated, NoReturn, cast
 from uuid import UUID
 
 from fastapi import Depends, WebSocketException
@@ -22,8 +22,10 @@ from agent.contract.errors import ErrorCode
 from agent.contract.protocol import CloseCode
 from agent.db.session import DatabaseSessionManager
 from agent.prompts.cache import PromptCache
+from agent.repositories.api_keys import ResolvedApiKey
 from api.auth import ApiKeyResolver, bearer_token
 from api.errors import ApiError
+from api.rate_limits import RequestLimits, retry_after_header
 from api.ws.manager import WebSocketManager
 
 
@@ -42,8 +44,8 @@ async def get_db(conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_current_user_id(conn: HTTPConnection) -> UUID:
-    """Resolve the caller's API key to a user id.
+async def get_current_key(conn: HTTPConnection) -> ResolvedApiKey:
+    """Resolve the caller's API key to what it grants.
 
     A socket is accepted and then closed with `CloseCode.UNAUTHORIZED`, so browsers see
     the code (a refused handshake would only show a generic failure).
@@ -52,11 +54,30 @@ async def get_current_user_id(conn: HTTPConnection) -> UUID:
         ApiError: 401 for HTTP requests without a valid key.
         WebSocketException: 4401 for sockets without a valid key.
     """
+    cached = getattr(conn.state, "api_key", None)
+    if isinstance(cached, ResolvedApiKey):
+        return cached
     resolver = cast(ApiKeyResolver, conn.app.state.auth)
+    limits = cast(RequestLimits, conn.app.state.limits)
     token = bearer_token(conn)
-    user_id = await resolver.resolve(token) if token else None
-    if user_id is not None:
-        return user_id
+    address = conn.client.host if conn.client is not None else "unknown"
+    resolved = None
+    if token:
+        # An address that sent too many rejected keys is not looked up at all (no key
+        # guessing, no database load); keys this process already knows valid still pass.
+        blocked = limits.auth_failures.exhausted(address)
+        if blocked is not None and not resolver.is_cached(token):
+            _refuse(conn, blocked, "too many rejected API keys from this address")
+        resolved = await resolver.resolve(token)
+        if resolved is None:
+            limits.auth_failures.take(address)
+    if resolved is not None:
+        if conn.scope["type"] == "http":
+            wait = limits.requests.take(resolved.key_id)
+            if wait is not None:
+                _refuse(conn, wait, "request rate limit of this API key exceeded")
+        conn.state.api_key = resolved
+        return resolved
     if conn.scope["type"] == "websocket":
         await cast(WebSocket, conn).accept()
         raise WebSocketException(code=CloseCode.UNAUTHORIZED, reason="invalid or missing API key")
@@ -66,6 +87,45 @@ async def get_current_user_id(conn: HTTPConnection) -> UUID:
         "a valid API key is required (Authorization: Bearer <key>)",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def _refuse(conn: HTTPConnection, wait_seconds: float, why: str) -> NoReturn:
+    """Answer 429 with `Retry-After` (a socket: close 4401, it has no 429)."""
+    retry_after = retry_after_header(wait_seconds)
+    if conn.scope["type"] == "websocket":
+        raise WebSocketException(
+            code=CloseCode.UNAUTHORIZED, reason=f"{why}; retry in {retry_after} s"
+        )
+    raise ApiError(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        ErrorCode.RATE_LIMITED,
+        f"{why}; retry in {retry_after} s",
+        details={"retry_after_seconds": int(retry_after)},
+        headers={"Retry-After": retry_after},
+    )
+
+
+async def get_current_user_id(
+    key: Annotated[ResolvedApiKey, Depends(get_current_key)],
+) -> UUID:
+    """The user whose key made the request."""
+    return key.user_id
+
+
+async def get_admin_key(key: Annotated[ResolvedApiKey, Depends(get_current_key)]) -> ResolvedApiKey:
+    """The caller's key, which must be an admin key.
+
+    Raises:
+        ApiError: 403 `forbidden` for a valid key without the admin role.
+    """
+    if not key.is_admin:
+        raise ApiError(
+            HTTPStatus.FORBIDDEN,
+            ErrorCode.FORBIDDEN,
+            "this needs an admin API key: it changes what every user shares "
+            "(create one with `agent keys create --admin`)",
+        )
+    return key
 
 
 def get_settings_dep(conn: HTTPConnection) -> Settings:
@@ -95,6 +155,8 @@ def get_redis(conn: HTTPConnection) -> Redis | None:
 
 DBSession = Annotated[AsyncSession, Depends(get_db)]
 CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]
+CurrentKey = Annotated[ResolvedApiKey, Depends(get_current_key)]
+AdminKey = Annotated[ResolvedApiKey, Depends(get_admin_key)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 TemporalClient = Annotated[Client, Depends(get_temporal)]
 WSManager = Annotated[WebSocketManager, Depends(get_ws_manager)]

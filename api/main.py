@@ -30,9 +30,10 @@ from agent.observability.tracing import (
 from agent.prompts.cache import PromptCache
 from agent.temporal import TemporalStartupError, check_search_attributes, connect_temporal
 from api.auth import ApiKeyResolver
-from api.errors import install_error_handlers
+from api.errors import ErrorResponse, install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
-from api.routers import events, health, metrics, prompts, tasks
+from api.rate_limits import RequestLimits
+from api.routers import admin, events, health, metrics, prompts, tasks
 from api.static import mount_console
 from api.static.docs import mount_docs
 from api.ws.manager import WebSocketManager
@@ -145,11 +146,21 @@ def create_app(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.limits = RequestLimits.from_settings(
+        settings.rate_limit_per_second,
+        settings.rate_limit_burst,
+        settings.auth_failures_per_minute,
+        settings.auth_failure_burst,
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, metrics, tasks, events, prompts):
+    for module in (health, metrics):
         app.include_router(module.router)
+    # Every authenticated route may answer 429 (rate limits, rejected-key limits).
+    rate_limited: dict[int | str, dict[str, object]] = {429: {"model": ErrorResponse}}
+    for module in (tasks, events, prompts, admin):
+        app.include_router(module.router, responses=rate_limited)
     mount_docs(app)
     mount_console(app, settings)
     if configure_tracing(API_SERVICE_NAME):

@@ -34,6 +34,10 @@ class User(TimestampMixin, Base):
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    daily_token_limit: Mapped[int | None] = mapped_column(BigInteger)
+    """Tokens this user's tasks may spend per UTC day (None: the server default)."""
+    daily_cost_limit_usd: Mapped[float | None] = mapped_column(Float)
+    """USD this user's tasks may spend per UTC day (None: the server default)."""
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user")
 
@@ -52,6 +56,10 @@ class ApiKey(Base):
     """An admin key may change what every tenant shares (the system prompts)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """After this instant the key no longer authenticates (None: never expires)."""
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Refreshed at most once a minute per key, so a busy key costs no write per request."""
 
     user: Mapped[User] = relationship(back_populates="api_keys")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -54,3 +54,17 @@ class UserRepository(BaseRepository[User]):
         if user is None:  # pragma: no cover - the row exists after the upsert
             raise RecordNotFoundError(self.model_name, name)
         return user
+
+    async def names_by_id(self, user_ids: set[UUID]) -> dict[UUID, str]:
+        """Map user ids to names (for listings).
+
+        Args:
+            user_ids: The users to name.
+
+        Returns:
+            Name by id for those that exist.
+        """
+        if not user_ids:
+            return {}
+        result = await self.session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
+        return {row.id: row.name for row in result}

@@ -33,7 +33,8 @@ async def ensure_dev_api_key(database_url: str, data_dir: Path, settings: Settin
 
     The plaintext lives in `DIR/dev_api_key` (mode 0600) so that restarts print the same
     key; a key that no longer resolves (another database, revoked, other pepper) is
-    replaced.
+    replaced. It is an admin key: it is the operator's own key on their machine, so it may
+    change the system prompts (a dev key made before keys had roles is promoted).
 
     Args:
         database_url: The migrated database.
@@ -48,10 +49,14 @@ async def ensure_dev_api_key(database_url: str, data_dir: Path, settings: Settin
     manager = DatabaseSessionManager(to_asyncpg_url(database_url), pool_size=1)
     async with manager, manager.session() as session:
         keys = ApiKeyRepository(session, settings.api_key_pepper)
-        if stored is not None and await keys.resolve(stored) is not None:
+        existing = await keys.lookup(stored) if stored is not None else None
+        if stored is not None and existing is not None:
+            if not existing.is_admin:
+                await keys.set_admin(existing.key_id, True)
+                await session.commit()
             return stored
         user = await UserRepository(session).get_or_create(DEV_USER_NAME)
-        plaintext, record = await keys.create_key(user.id, DEV_KEY_NAME)
+        plaintext, record = await keys.create_key(user.id, DEV_KEY_NAME, is_admin=True)
         await session.commit()
     _write_secret(path, plaintext)
     logger.info("dev_api_key_created", prefix=record.prefix, path=str(path))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from agent.prompts.cache import PromptRecord
 from agent.repositories.prompts import PromptRepository
-from api.dependencies import CurrentUserId, DBSession, Prompts
+from api.dependencies import AdminKey, CurrentUserId, DBSession, Prompts
 from api.errors import ErrorResponse, not_found
 from api.schemas import (
     DEFAULT_LIST_LIMIT,
@@ -31,6 +31,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     HTTPStatus.NOT_FOUND: {"model": ErrorResponse},
     HTTPStatus.UNPROCESSABLE_ENTITY: {"model": ErrorResponse},
 }
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    HTTPStatus.FORBIDDEN: {"model": ErrorResponse},
+}
 
 PromptName = Annotated[str, Path(min_length=1, max_length=MAX_NAME_CHARS, pattern=NAME_PATTERN)]
 
@@ -44,23 +48,25 @@ def _out(record: PromptRecord) -> PromptOut:
     status_code=HTTPStatus.CREATED,
     operation_id="create_prompt",
     summary="Create a prompt version",
-    responses={HTTPStatus.OK: {"model": PromptOut}, **_ERRORS},
+    responses={HTTPStatus.OK: {"model": PromptOut}, **_ADMIN_ERRORS},
 )
 async def create_prompt(
     body: PromptCreate,
     response: Response,
     db: DBSession,
-    user_id: CurrentUserId,
+    admin: AdminKey,
     cache: Prompts,
 ) -> PromptOut:
-    """Store the content as the prompt's next version (201).
+    """Store the content as the prompt's next version (201); admin keys only (else 403).
 
-    Content identical to the latest version creates nothing and returns that version
-    with 200, so a retried POST never makes a duplicate version.
+    Every user's next task pins the latest version of each system prompt, so changing one
+    changes every tenant's tasks: only an admin key may. Content identical to the latest
+    version creates nothing and returns that version with 200, so a retried POST never
+    makes a duplicate version.
     """
     repo = PromptRepository(db, cache)
     result = await repo.create_version(
-        body.name, body.content, category=body.category, created_by=user_id
+        body.name, body.content, category=body.category, created_by=admin.user_id
     )
     await db.commit()
     await repo.publish(result)

@@ -87,7 +87,7 @@ async def create_task(
     """
     check_budget_is_enforceable(body, settings)
     task, created = await create_and_start_task(
-        db, client, settings.task_queue, user_id, body, idempotency_key
+        db, client, settings.task_queue, user_id, body, idempotency_key, settings=settings
     )
     log = logger.bind(task_id=str(task.id), user_id=str(user_id))
     log.info("task_created" if created else "task_create_replayed")

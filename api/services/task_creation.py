@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -22,9 +23,11 @@ from agent.contract.task import TaskInput
 from agent.db.models import Task
 from agent.events.types import TaskStatus
 from agent.llm.pricing import unpriced_models
+from agent.repositories.spend import SpendRepository
 from agent.repositories.tasks import TaskRepository
 from agent.temporal import TASK_STATUS, USER_ID
 from api.errors import ApiError
+from api.rate_limits import retry_after_header
 from api.schemas import TaskCreate
 from workflows.task_workflow import TaskWorkflow
 
@@ -50,11 +53,14 @@ async def create_and_start_task(
     user_id: UUID,
     body: TaskCreate,
     idempotency_key: str | None,
+    *,
+    settings: Settings | None = None,
 ) -> CreatedTask:
     """Store the task, commit, then start its workflow (`task-{id}`).
 
     A retried request with the same `idempotency_key` gets the task the first one
-    created, and starts its workflow if the first attempt did not get that far.
+    created, and starts its workflow if the first attempt did not get that far. A new
+    task is refused while the user's daily spend limit is used up (a replay never is).
 
     Args:
         db: The request's session; committed here.
@@ -63,12 +69,14 @@ async def create_and_start_task(
         user_id: The caller.
         body: The validated request.
         idempotency_key: The request's `Idempotency-Key`, if any.
+        settings: The server's default spend limits (None: no spend check).
 
     Returns:
         The task and whether this request created it.
 
     Raises:
-        ApiError: 409 when the key was already used for a different request.
+        ApiError: 409 when the key was already used for a different request; 429
+            `spend_limit_reached` when the user's daily limit is used up.
     """
     repo = TaskRepository(db)
     request_hash = request_fingerprint(body)
@@ -100,6 +108,12 @@ async def create_and_start_task(
             )
     else:
         task, created = await repo.create(user_id=user_id, **fields), True
+    if created and settings is not None:
+        try:
+            await check_daily_spend(db, user_id, settings)
+        except ApiError:
+            await db.rollback()
+            raise
     await db.commit()
     # Commit first: the workflow's first activity reads the row. A crash between the
     # commit and the start leaves a pending task that a retry with the key starts.
@@ -115,6 +129,50 @@ def request_fingerprint(body: TaskCreate) -> str:
     """
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def check_daily_spend(
+    db: AsyncSession, user_id: UUID, settings: Settings, *, now: datetime | None = None
+) -> None:
+    """Refuse new work while the user's tokens or cost of the current UTC day are used up.
+
+    The user's own limits (set by an admin) win over the server defaults
+    (`AGENT_USER_DAILY_TOKEN_LIMIT`, `AGENT_USER_DAILY_COST_LIMIT_USD`).
+
+    Raises:
+        ApiError: 429 `spend_limit_reached`, `Retry-After` = seconds until the window
+            resets, details naming the limit, the spend and the reset instant.
+    """
+    spend = SpendRepository(db)
+    own = await spend.limits_of(user_id)
+    token_limit = own.daily_token_limit or settings.user_daily_token_limit
+    cost_limit = own.daily_cost_limit_usd or settings.user_daily_cost_limit_usd
+    if token_limit is None and cost_limit is None:
+        return
+    now = now or datetime.now(UTC)
+    window_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    resets_at = window_start + timedelta(days=1)
+    spent = await spend.spent_since(user_id, window_start)
+    over_tokens = token_limit is not None and spent.tokens >= token_limit
+    over_cost = cost_limit is not None and spent.cost_usd >= cost_limit
+    if not (over_tokens or over_cost):
+        return
+    what = "token" if over_tokens else "cost"
+    raise ApiError(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        ErrorCode.SPEND_LIMIT_REACHED,
+        f"your daily {what} limit is used up; new tasks are accepted again when the window "
+        f"resets at {resets_at.isoformat()}",
+        {
+            "window_start": window_start.isoformat(),
+            "window_resets_at": resets_at.isoformat(),
+            "tokens_spent": spent.tokens,
+            "token_limit": token_limit,
+            "cost_spent_usd": round(spent.cost_usd, 6),
+            "cost_limit_usd": cost_limit,
+        },
+        headers={"Retry-After": retry_after_header((resets_at - now).total_seconds())},
+    )
 
 
 def check_budget_is_enforceable(body: TaskCreate, settings: Settings) -> None:

@@ -3,6 +3,9 @@
 `GET /` is the console's page, `/console/*` its scripts and styles, and
 `GET /console/config.json` the public hints it needs (the Temporal UI address, the socket
 close codes). The console itself talks to the API only through the public HTTP API and event socket.
+It keeps an API key in the browser, so its pages carry a strict Content-Security-Policy
+(own origin only, no inline code, no framing), `nosniff` and `Referrer-Policy: no-referrer`
+(`api.middleware.SecurityHeadersMiddleware`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from agent.config import Settings
 from agent.contract.protocol import CONSOLE_CONFIG_PATH, ConsoleConfig
+from api.middleware import SecurityHeadersMiddleware
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 CONSOLE_PREFIX = "/console"
@@ -48,3 +52,6 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
         methods=["GET"],
     )
     app.mount(CONSOLE_PREFIX, StaticFiles(directory=CONSOLE_DIR), name="console")
+    app.add_middleware(
+        SecurityHeadersMiddleware, page_paths=("/",), page_prefixes=(CONSOLE_PREFIX + "/",)
+    )

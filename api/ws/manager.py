@@ -9,6 +9,8 @@ truth. Fan-out lives in `api.ws.subscriptions`, the backfill/live seam in
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -23,6 +25,12 @@ from api.ws.subscriptions import StreamScope, Subscription, SubscriptionRegistry
 logger = structlog.get_logger(__name__)
 
 DEFAULT_PAGE_SIZE = 500
+RevocationWatch = Callable[[], Coroutine[Any, Any, None]]
+"""Returns when an open socket's API key stops working."""
+_CLOSE_REASONS = {
+    CloseCode.SLOW_CONSUMER: "slow consumer",
+    CloseCode.UNAUTHORIZED: "API key revoked or expired",
+}
 
 
 class WebSocketManager:
@@ -80,25 +88,41 @@ class WebSocketManager:
             return_exceptions=True,
         )
 
-    async def serve_task(self, websocket: WebSocket, task_id: UUID, after_seq: int) -> None:
+    async def serve_task(
+        self,
+        websocket: WebSocket,
+        task_id: UUID,
+        after_seq: int,
+        revoked: RevocationWatch | None = None,
+    ) -> None:
         """Stream a task's events after `after_seq`, then live, until the client leaves.
 
-        The caller has authorised the socket and accepted it.
+        The caller has authorised the socket and accepted it; `revoked` returns when the
+        socket's key stops working (the socket is then closed with 4401).
         """
         subscription = self.subscribe(StreamScope.TASK, task_id)
         stream = TaskStream(self._source, task_id, after_seq, self._page_size)
-        await self._serve(websocket, subscription, stream)
+        await self._serve(websocket, subscription, stream, revoked)
 
     async def serve_session(
-        self, websocket: WebSocket, session_id: UUID, user_id: UUID, after_id: int
+        self,
+        websocket: WebSocket,
+        session_id: UUID,
+        user_id: UUID,
+        after_id: int,
+        revoked: RevocationWatch | None = None,
     ) -> None:
         """Stream a user's session events after row id `after_id`, then live ones."""
         subscription = self.subscribe(StreamScope.SESSION, session_id)
         stream = SessionStream(self._source, session_id, user_id, after_id, self._page_size)
-        await self._serve(websocket, subscription, stream)
+        await self._serve(websocket, subscription, stream, revoked)
 
     async def _serve(
-        self, websocket: WebSocket, subscription: Subscription, stream: EventStream
+        self,
+        websocket: WebSocket,
+        subscription: Subscription,
+        stream: EventStream,
+        revoked: RevocationWatch | None,
     ) -> None:
         self._sockets.add(websocket)
         pong_wanted = asyncio.Event()
@@ -108,10 +132,16 @@ class WebSocketManager:
         receiver = asyncio.create_task(receive_pings(websocket, pong_wanted))
         overflow = asyncio.create_task(subscription.overflowed.wait())
         tasks = {sender, receiver, overflow}
+        key_watch = asyncio.create_task(revoked()) if revoked is not None else None
+        if key_watch is not None:
+            tasks.add(key_watch)
         code = CloseCode.NORMAL
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
+            if key_watch is not None and key_watch in done:
+                code = CloseCode.UNAUTHORIZED
+                logger.info("ws_key_revoked", target_id=str(subscription.target_id))
+            elif overflow in done:
                 code = CloseCode.SLOW_CONSUMER
                 self.slow_consumer_closes += 1
                 logger.warning(
@@ -131,5 +161,5 @@ class WebSocketManager:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._sockets.discard(websocket)
             if not self._closing:
-                reason = "slow consumer" if code is CloseCode.SLOW_CONSUMER else ""
+                reason = _CLOSE_REASONS.get(code, "")
                 await close_socket(websocket, code, reason)

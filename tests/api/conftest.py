@@ -156,10 +156,14 @@ class ApiUser:
     key: str
 
 
-async def _make_user(manager: DatabaseSessionManager, name: str) -> ApiUser:
+async def _make_user(
+    manager: DatabaseSessionManager, name: str, *, is_admin: bool = False
+) -> ApiUser:
     async with manager.session() as session:
         user = await UserRepository(session).get_or_create(name)
-        plaintext, _ = await ApiKeyRepository(session, PEPPER).create_key(user.id, "test")
+        plaintext, _ = await ApiKeyRepository(session, PEPPER).create_key(
+            user.id, "test", is_admin=is_admin
+        )
         await session.commit()
         return ApiUser(id=user.id, key=plaintext)
 
@@ -174,6 +178,12 @@ async def alice(session_manager: DatabaseSessionManager) -> ApiUser:
 async def bob(session_manager: DatabaseSessionManager) -> ApiUser:
     """Another user with a key."""
     return await _make_user(session_manager, "bob")
+
+
+@pytest.fixture
+async def operator(session_manager: DatabaseSessionManager) -> ApiUser:
+    """A user with an admin key (may change the system prompts)."""
+    return await _make_user(session_manager, "operator", is_admin=True)
 
 
 EventAppender = Callable[..., Awaitable[list[AgentActivityEvent]]]

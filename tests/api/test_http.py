@@ -60,8 +60,10 @@ async def test_every_endpoint_but_health_requires_a_key(
     assert missing.headers["www-authenticate"] == "Bearer"
 
 
-async def test_bad_input_is_422_with_the_field(api: RunningApi, alice: ApiUser) -> None:
-    async with api.client(alice.key) as client:
+async def test_bad_input_is_422_with_the_field(
+    api: RunningApi, alice: ApiUser, operator: ApiUser
+) -> None:
+    async with api.client(alice.key) as client, api.client(operator.key) as admin:
         empty_goal = await client.post("/v1/tasks", json={"goal": ""})
         bad_budget = await client.post(
             "/v1/tasks", json={"goal": "x", "budget": {"max_cost_usd": -1}}
@@ -74,7 +76,7 @@ async def test_bad_input_is_422_with_the_field(api: RunningApi, alice: ApiUser) 
         bad_uuid = await client.get("/v1/tasks/not-a-uuid")
         bad_limit = await client.get("/v1/tasks", params={"limit": 0})
         bad_cursor = await client.get("/v1/tasks", params={"cursor": "garbage"})
-        bad_name = await client.post("/v1/prompts", json={"name": "bad name!", "content": "x"})
+        bad_name = await admin.post("/v1/prompts", json={"name": "bad name!", "content": "x"})
         bad_key = await client.post(
             "/v1/tasks", json={"goal": "x"}, headers={"Idempotency-Key": "bad key with spaces"}
         )
@@ -146,9 +148,9 @@ async def test_request_id_is_echoed(api: RunningApi) -> None:
 
 
 async def test_prompts_version_and_read_through_cache(
-    api: RunningApi, alice: ApiUser, redis_client: object
+    api: RunningApi, operator: ApiUser, redis_client: object
 ) -> None:
-    async with api.client(alice.key) as client:
+    async with api.client(operator.key) as client:
         first = await client.post(
             "/v1/prompts", json={"name": "greet", "content": "Hello", "category": "demo"}
         )

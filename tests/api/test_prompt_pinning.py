@@ -34,6 +34,7 @@ async def pinned_versions(manager: DatabaseSessionManager, task_id: str) -> dict
 async def test_prompt_published_mid_task_does_not_change_the_pinned_version(
     api: RunningApi,
     alice: ApiUser,
+    operator: ApiUser,
     temporal_dev_env: WorkflowEnvironment,
     session_manager: DatabaseSessionManager,
     redis_client: Redis,
@@ -46,6 +47,7 @@ async def test_prompt_published_mid_task_does_not_change_the_pinned_version(
             temporal_dev_env.client, api.settings, session_manager, sim.base_url, redis_client
         ),
         api.client(alice.key) as http,
+        api.client(operator.key) as admin_http,
     ):
         # Arrange: a task paused after its plan (prompt versions pinned at its start).
         created = await http.post(
@@ -58,7 +60,7 @@ async def test_prompt_published_mid_task_does_not_change_the_pinned_version(
         pinned_before = await pinned_versions(session_manager, task_id)
 
         # Act: publish worker v2, resume; then a new task starts after the publication.
-        published = await http.post(
+        published = await admin_http.post(
             "/v1/prompts", json={"name": "worker", "content": NEW_WORKER_PROMPT}
         )
         resumed = await http.post(

@@ -25,6 +25,8 @@ TERMINAL_EVENTS = frozenset(
 )
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 RETRY_SECONDS = 0.3
+RETRIED_STATUSES = frozenset({httpx.codes.SERVICE_UNAVAILABLE, httpx.codes.TOO_MANY_REQUESTS})
+"""Restarts answer 503; a flood of polls may meet the per-key rate limit (429)."""
 HTTP_TIMEOUT_SECONDS = 30.0
 TASK_TIMEOUT_SECONDS = 600.0
 
@@ -49,12 +51,12 @@ class Api:
         await self.http.aclose()
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send a request, retrying connection errors and 503s for a while."""
+        """Send a request, retrying connection errors, 503s and 429s for a while."""
         deadline = time.monotonic() + TASK_TIMEOUT_SECONDS
         while True:
             try:
                 response = await self.http.request(method, url, **kwargs)
-                if response.status_code != httpx.codes.SERVICE_UNAVAILABLE:
+                if response.status_code not in RETRIED_STATUSES:
                     return response
             except httpx.TransportError:
                 if time.monotonic() > deadline:

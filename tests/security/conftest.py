@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from agent.config import to_asyncpg_url
+from agent.db.session import DatabaseSessionManager
 from agent.events.types import TaskStatus
+from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.users import UserRepository
 from tests.chaos.clients import Api, new_tag
-from tests.chaos.harness import Cluster
+from tests.chaos.harness import API_KEY_PEPPER, Cluster
 
 
 @pytest.fixture(scope="package")
@@ -53,3 +58,16 @@ async def owned_task(security_cluster: Cluster) -> OwnedTask:
     finally:
         await api.aclose()
     return OwnedTask(task_id, session_id, tag, task["paused"]["breakpoint_id"])
+
+
+@pytest.fixture(scope="package")
+async def admin_key(security_cluster: Cluster) -> str:
+    """An admin key (of an operator user of its own): may change the system prompts."""
+    manager = DatabaseSessionManager(to_asyncpg_url(security_cluster.database_url), pool_size=1)
+    async with manager, manager.session() as session:
+        user = await UserRepository(session).get_or_create("security-operator")
+        plaintext, _ = await ApiKeyRepository(session, SecretStr(API_KEY_PEPPER)).create_key(
+            user.id, "operator", is_admin=True
+        )
+        await session.commit()
+    return plaintext

@@ -27,10 +27,10 @@ async def _rows(cluster: Cluster) -> tuple[int, int]:
     return int(tasks or 0), int(prompts or 0)
 
 
-def _client(cluster: Cluster) -> httpx.AsyncClient:
+def _client(cluster: Cluster, key: str | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=cluster.api_url,
-        headers={"Authorization": f"Bearer {cluster.users[0].key}"},
+        headers={"Authorization": f"Bearer {key or cluster.users[0].key}"},
         timeout=60.0,
     )
 
@@ -103,10 +103,12 @@ async def test_bad_task_bodies_are_rejected_without_a_row(
 @pytest.mark.parametrize(
     "content", ["text\u0000with NUL", "lone \ud800 surrogate"], ids=["nul", "surrogate"]
 )
-async def test_unstorable_prompt_text_is_rejected(security_cluster: Cluster, content: str) -> None:
+async def test_unstorable_prompt_text_is_rejected(
+    security_cluster: Cluster, admin_key: str, content: str
+) -> None:
     before = await _rows(security_cluster)
     body = json.dumps({"name": "unstorable", "content": content})
-    async with _client(security_cluster) as http:
+    async with _client(security_cluster, admin_key) as http:
         response = await http.post(
             "/v1/prompts", content=body, headers={"Content-Type": "application/json"}
         )

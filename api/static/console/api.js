@@ -15,13 +15,20 @@ export class ApiError extends Error {
   }
 }
 
+// A key kept "for this session only" lives in sessionStorage (gone when the tab closes);
+// otherwise in localStorage. Only one of the two holds it at a time.
 export function getKey() {
-  return localStorage.getItem(KEY_STORAGE) || "";
+  return sessionStorage.getItem(KEY_STORAGE) || localStorage.getItem(KEY_STORAGE) || "";
 }
 
-export function setKey(key) {
-  if (key) localStorage.setItem(KEY_STORAGE, key);
-  else localStorage.removeItem(KEY_STORAGE);
+export function keyIsSessionOnly() {
+  return sessionStorage.getItem(KEY_STORAGE) !== null;
+}
+
+export function setKey(key, sessionOnly = false) {
+  sessionStorage.removeItem(KEY_STORAGE);
+  localStorage.removeItem(KEY_STORAGE);
+  if (key) (sessionOnly ? sessionStorage : localStorage).setItem(KEY_STORAGE, key);
 }
 
 /** Take `?token=` from the address (then drop it from the bar: it is a secret). */
@@ -29,7 +36,7 @@ export function adoptTokenFromUrl() {
   const url = new URL(window.location.href);
   const token = url.searchParams.get("token");
   if (token) {
-    setKey(token);
+    setKey(token, keyIsSessionOnly());
     url.searchParams.delete("token");
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }

@@ -1,6 +1,6 @@
 // The console: a task list and a live task page, on the public API and event socket only.
 
-import { api, adoptTokenFromUrl, ApiError, EventStream, getKey, setKey } from "./api.js";
+import { api, adoptTokenFromUrl, ApiError, EventStream, getKey, keyIsSessionOnly, setKey } from "./api.js";
 import { renderDag } from "./dag.js";
 
 const LIST_REFRESH_MS = 4000;
@@ -505,12 +505,15 @@ function setupLogin() {
   const form = document.getElementById("login");
   const input = document.getElementById("api-key");
   const state = document.getElementById("login-state");
+  const sessionOnly = document.getElementById("key-session-only");
+  const saved = () => (keyIsSessionOnly() ? "saved for this session" : "saved");
   input.value = getKey();
-  state.textContent = getKey() ? "saved" : "";
+  sessionOnly.checked = keyIsSessionOnly();
+  state.textContent = getKey() ? saved() : "";
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    setKey(input.value.trim());
-    state.textContent = getKey() ? "saved" : "cleared";
+    setKey(input.value.trim(), sessionOnly.checked);
+    state.textContent = getKey() ? saved() : "cleared";
     route();
   });
 }

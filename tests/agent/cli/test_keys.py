@@ -117,6 +117,56 @@ async def test_uses_the_database_of_a_running_stack(
     assert await _owner_of(session_manager, result.stdout.strip()) == "erin"
 
 
+async def test_create_admin_makes_an_admin_key(
+    tmp_path: Path, database_url: str, session_manager: DatabaseSessionManager
+) -> None:
+    env = {"AGENT_DATABASE_URL": database_url}
+
+    admin = await _run_cli(tmp_path, env, "keys", "create", "--user", "ops", "--admin")
+    plain = await _run_cli(tmp_path, env, "keys", "create", "--user", "ops")
+
+    assert admin.returncode == plain.returncode == 0, admin.stderr + plain.stderr
+    assert "admin key" in admin.stderr
+    async with session_manager.session() as session:
+        repo = ApiKeyRepository(session, SecretStr(PEPPER))
+        admin_grant = await repo.lookup(admin.stdout.strip())
+        plain_grant = await repo.lookup(plain.stdout.strip())
+    assert admin_grant is not None
+    assert admin_grant.is_admin
+    assert plain_grant is not None
+    assert not plain_grant.is_admin
+
+
+async def test_list_revoke_rotate(
+    tmp_path: Path, database_url: str, session_manager: DatabaseSessionManager
+) -> None:
+    env = {"AGENT_DATABASE_URL": database_url}
+    first = (await _run_cli(tmp_path, env, "keys", "create", "--user", "gus")).stdout.strip()
+    second = (
+        await _run_cli(tmp_path, env, "keys", "create", "--user", "gus", "--name", "ci")
+    ).stdout.strip()
+
+    listed = await _run_cli(tmp_path, env, "keys", "list", "--user", "gus")
+    revoked = await _run_cli(tmp_path, env, "keys", "revoke", first[:12])
+    rotated = await _run_cli(tmp_path, env, "keys", "rotate", second[:12])
+    unknown = await _run_cli(tmp_path, env, "keys", "revoke", "agk_missing")
+    after = await _run_cli(tmp_path, env, "keys", "list", "--user", "gus", "--all")
+
+    assert listed.returncode == revoked.returncode == rotated.returncode == 0, listed.stderr
+    assert first[:12] in listed.stdout
+    assert second[:12] in listed.stdout
+    assert first not in listed.stdout
+    assert second not in listed.stdout
+    new = rotated.stdout.strip()
+    assert KEY_LINE.match(new)
+    assert unknown.returncode == 1
+    assert "no single key" in unknown.stderr
+    assert await _owner_of(session_manager, first) is None
+    assert await _owner_of(session_manager, second) is None
+    assert await _owner_of(session_manager, new) == "gus"
+    assert len(after.stdout.splitlines()) == 4  # header, two revoked, the replacement
+
+
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """In-process CLI runs: no AGENT_* from outside, no .env, fresh settings."""

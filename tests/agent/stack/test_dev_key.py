@@ -53,3 +53,28 @@ async def test_stored_key_unknown_to_the_database_is_replaced(
     assert key != "agk_not-a-real-key"
     assert (tmp_path / DEV_KEY_FILE_NAME).read_text().strip() == key
     assert await _owner(database_url, key) is not None
+
+
+async def _is_admin(database_url: str, key: str) -> bool:
+    async with DatabaseSessionManager(database_url) as manager, manager.session() as session:
+        resolved = await ApiKeyRepository(session, PEPPER).lookup(key)
+    assert resolved is not None
+    return resolved.is_admin
+
+
+async def test_the_dev_key_is_an_admin_key(database_url: str, tmp_path: Path) -> None:
+    key = await ensure_dev_api_key(database_url, tmp_path, _settings())
+    assert await _is_admin(database_url, key)
+
+
+async def test_an_older_non_admin_dev_key_is_promoted(database_url: str, tmp_path: Path) -> None:
+    async with DatabaseSessionManager(database_url) as manager, manager.session() as session:
+        user = await UserRepository(session).get_or_create(DEV_USER_NAME)
+        old, _ = await ApiKeyRepository(session, PEPPER).create_key(user.id, "agent up")
+        await session.commit()
+    (tmp_path / DEV_KEY_FILE_NAME).write_text(old + "\n")
+
+    key = await ensure_dev_api_key(database_url, tmp_path, _settings())
+
+    assert key == old
+    assert await _is_admin(database_url, key)
