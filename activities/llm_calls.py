@@ -304,11 +304,7 @@ class LLMActivityBase:
         Runs inside the caller's transaction, next to the state change it reports.
         """
         info = activity.info()
-        usage = {
-            "input_tokens": response.usage.input_tokens,
-            "output_tokens": response.usage.output_tokens,
-            "cost_usd": response.cost_usd,
-        }
+        usage = response.usage.as_details(response.cost_usd)
         drafts = [
             call_draft(
                 call,
@@ -355,5 +351,12 @@ class LLMActivityBase:
                     response.usage.input_tokens,
                     response.usage.output_tokens,
                     response.cost_usd,
+                    estimated=response.usage.estimated,
                 )
+                if response.usage.estimated and call.milestone_key is not None:
+                    # The caller stored the milestone's usage itself (`record_output`);
+                    # only its provenance is added here.
+                    await MilestoneRepository(session).add_usage(
+                        call.task_id, call.milestone_key, 0, 0, 0.0, estimated=True
+                    )
         return stored

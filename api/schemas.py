@@ -129,6 +129,8 @@ class MilestoneOut(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    usage_estimated: bool = False
+    """Some of the milestone's usage was estimated because the provider reported none."""
     started_at: datetime | None
     finished_at: datetime | None
 

@@ -50,6 +50,8 @@ class Totals(BaseModel):
     output_tokens: int = 0
     cost_usd: float = 0.0
     cost_unknown: bool = False
+    estimated: bool = False
+    """Some of the usage was estimated because the provider reported none."""
 
     @property
     def tokens(self) -> int:
