@@ -120,6 +120,8 @@ async def test_stream_without_usage_chunk_is_estimated_and_with_it_is_not(
     async with llm_client.stream(make_request()) as stream:
         with_usage = await stream.read_all()
 
-    assert without.usage.estimated and without.usage.source == "estimated"
+    assert without.usage.estimated
+    assert without.usage.source == "estimated"
     assert without.usage.as_details(without.cost_usd)["usage_source"] == "estimated"
-    assert not with_usage.usage.estimated and with_usage.usage.source == "provider"
+    assert not with_usage.usage.estimated
+    assert with_usage.usage.source == "provider"
