@@ -181,8 +181,6 @@ class LLMCallInput(BaseModel):
     model: str
     prompt_version: int | None = None
     budget: BudgetRemaining = Field(default_factory=BudgetRemaining)
-    llm_outage_tolerance_seconds: float | None = Field(default=None, gt=0)
-    """How long the call may wait out a provider outage; None: `AGENT_LLM_OUTAGE_TOLERANCE`."""
 
 
 class LLMCallOutput(BaseModel):
