@@ -30,11 +30,16 @@ async def add_usage(session: AsyncSession, call: Call, usage: Usage, cost: float
     reported the usage as new.
     """
     await TaskRepository(session).add_usage(
-        call.task_id, usage.input_tokens, usage.output_tokens, cost
+        call.task_id, usage.input_tokens, usage.output_tokens, cost, estimated=usage.estimated
     )
     if call.milestone_key is not None:
         await MilestoneRepository(session).add_usage(
-            call.task_id, call.milestone_key, usage.input_tokens, usage.output_tokens, cost
+            call.task_id,
+            call.milestone_key,
+            usage.input_tokens,
+            usage.output_tokens,
+            cost,
+            estimated=usage.estimated,
         )
 
 
@@ -66,11 +71,7 @@ async def record_failure(
                             "cancelled": cancelled,
                             "attempt": call.milestone_attempt,
                             "activity_attempt": info.attempt,
-                            "partial_usage": {
-                                "input_tokens": usage.input_tokens,
-                                "output_tokens": usage.output_tokens,
-                                "cost_usd": cost,
-                            },
+                            "partial_usage": usage.as_details(cost),
                             "partial_chars": len(partial.content) if partial else 0,
                         },
                     )
@@ -116,18 +117,13 @@ async def bill_lost_attempt(session: AsyncSession, call: Call) -> None:
                     "lost": True,
                     "attempt": call.milestone_attempt,
                     "activity_attempt": lost.activity_attempt,
-                    "partial_usage": {
-                        "input_tokens": lost.input_tokens,
-                        "output_tokens": lost.output_tokens,
-                        "cost_usd": lost.cost_usd,
-                    },
+                    "partial_usage": lost.usage().as_details(lost.cost_usd),
                 },
             )
         ]
     )
     if stored:
-        usage = Usage(input_tokens=lost.input_tokens, output_tokens=lost.output_tokens)
-        await add_usage(session, call, usage, lost.cost_usd)
+        await add_usage(session, call, lost.usage(), lost.cost_usd)
         logger.info(
             "lost_attempt_billed",
             task_id=str(call.task_id),

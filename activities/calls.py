@@ -84,6 +84,7 @@ def call_usage(response: LLMResponse) -> CallUsage:
         output_tokens=response.usage.output_tokens,
         cost_usd=response.cost_usd,
         model=response.model,
+        estimated=response.usage.estimated,
     )
 
 

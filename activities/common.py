@@ -122,6 +122,7 @@ class StreamHeartbeat:
             input_tokens=partial.usage.input_tokens,
             output_tokens=partial.usage.output_tokens,
             cost_usd=partial.cost_usd,
+            estimated=partial.usage.estimated,
         )
 
     def __call__(self) -> None:

@@ -16,6 +16,7 @@ An LLM activity runs in three database steps, each one transaction:
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -23,6 +24,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.billing import add_usage, bill_lost_attempt, record_failure
 from activities.calls import MAX_OUTPUT_TOKENS, Call, EventIndex, call_draft
@@ -40,12 +42,15 @@ from activities.models import (
     LLMCallOutput,
     preview,
 )
+from activities.policies import outage_tolerance
+from activities.waiting import record_waiting, recovered_draft
 from agent.config import Settings
 from agent.db.models import Milestone, Task
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import AgentRole, AgentStatus, EventType, MilestoneStatus
 from agent.llm.client import LLMClient, LLMStream
 from agent.llm.errors import to_application_error
+from agent.llm.outage import OutageTolerance, retry_or_give_up
 from agent.llm.pricing import PriceTable
 from agent.llm.routing import ModelRouter
 from agent.llm.tokens import count_message_tokens
@@ -63,6 +68,10 @@ PINNED_PROMPTS_KEPT = 256
 """Pinned prompt versions kept in process memory (versions never change once written)."""
 
 OutputT = TypeVar("OutputT", bound=LLMCallOutput)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class LLMActivityBase:
@@ -85,6 +94,7 @@ class LLMActivityBase:
         """
         self._db = session_manager
         self._llm = llm_client
+        self._settings = settings
         self._router = ModelRouter(settings)
         self._prices = PriceTable(settings)
         self._prompt_cache = prompt_cache
@@ -282,7 +292,31 @@ class LLMActivityBase:
             partial = stream.partial_response() if opened else None
             error = to_application_error(exc)
             await record_failure(self._db, call, partial, str(error))
-            raise error from exc
+            decided = self._retry_or_give_up(call, error)
+            if not decided.non_retryable:
+                await record_waiting(self._db, call, self._llm.base_url, decided, _now())
+            raise decided from exc
+
+    def _retry_or_give_up(self, call: Call, error: ApplicationError) -> ApplicationError:
+        """Set the next attempt's delay, or give up once the outage outlasted the tolerance.
+
+        The wait is measured on the Temporal server's clock (first attempt scheduled ->
+        this attempt scheduled), so worker clock skew cannot stretch or cut it.
+        """
+        info = activity.info()
+        return retry_or_give_up(
+            error,
+            attempt=info.attempt,
+            waited=info.current_attempt_scheduled_time - info.scheduled_time,
+            tolerance=OutageTolerance(
+                tolerance=outage_tolerance(
+                    info.schedule_to_close_timeout, self._settings.llm_outage_tolerance
+                ),
+                max_interval=timedelta(seconds=self._settings.llm_retry_max_interval_seconds),
+            ),
+            endpoint=self._llm.base_url,
+            model=call.model,
+        )
 
     # ------------------------------------------------------------------ commit
 
@@ -304,11 +338,7 @@ class LLMActivityBase:
         Runs inside the caller's transaction, next to the state change it reports.
         """
         info = activity.info()
-        usage = {
-            "input_tokens": response.usage.input_tokens,
-            "output_tokens": response.usage.output_tokens,
-            "cost_usd": response.cost_usd,
-        }
+        usage = response.usage.as_details(response.cost_usd)
         drafts = [
             call_draft(
                 call,
@@ -344,6 +374,7 @@ class LLMActivityBase:
                 agent=call.role,
             ),
             *(extra or []),
+            *await recovered_draft(session, call, _now()),
         ]
         stored = await EventRepository(session).append(drafts)
         if any(e.type == EventType.LLM_COMPLETE for e in stored):
@@ -355,5 +386,12 @@ class LLMActivityBase:
                     response.usage.input_tokens,
                     response.usage.output_tokens,
                     response.cost_usd,
+                    estimated=response.usage.estimated,
                 )
+                if response.usage.estimated and call.milestone_key is not None:
+                    # The caller stored the milestone's usage itself (`record_output`);
+                    # only its provenance is added here.
+                    await MilestoneRepository(session).add_usage(
+                        call.task_id, call.milestone_key, 0, 0, 0.0, estimated=True
+                    )
         return stored

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from agent.contract.task import PauseState, ResumeRequest, Totals
 from agent.events.types import AgentRole, MilestoneStatus, TaskComplexity, TaskStatus
+from agent.llm.types import Usage
 
 PREVIEW_CHARS = 280
 """Length of the text previews activities hand back to the workflow."""
@@ -32,6 +33,8 @@ class CallUsage(BaseModel):
     output_tokens: int = 0
     cost_usd: float | None = None
     model: str = ""
+    estimated: bool = False
+    """The provider reported no usage for (some of) these calls: it was estimated."""
 
     @property
     def tokens(self) -> int:
@@ -50,11 +53,21 @@ class StreamUsage(BaseModel):
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
     cost_usd: float | None = 0.0
+    estimated: bool = True
+    """A stream cut short has no provider usage yet, so its usage is normally estimated."""
 
     @property
     def tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+    def usage(self) -> Usage:
+        """The streamed usage as an LLM `Usage`, with its provenance."""
+        return Usage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            estimated=self.estimated,
+        )
 
 
 class BudgetRemaining(BaseModel):

@@ -10,8 +10,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    RetryState,
+    TimeoutError,
+    TimeoutType,
+)
 
 from agent.contract.errors import WorkflowErrorType
+from agent.llm.errors import LLMErrorType
 
 DB_START_TO_CLOSE_TIMEOUT = timedelta(seconds=30)
 """A state-change activity is a handful of statements in one transaction."""
@@ -38,10 +46,36 @@ LLM_RETRY_POLICY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=60),
-    maximum_attempts=6,
-    non_retryable_error_types=[WorkflowErrorType.TASK_NOT_FOUND],
+    maximum_attempts=0,
+    non_retryable_error_types=[
+        WorkflowErrorType.TASK_NOT_FOUND,
+        LLMErrorType.PROVIDER_UNAVAILABLE,
+    ],
 )
-"""Rate limits and outages are retried with backoff (`Retry-After` wins when given)."""
+"""Rate limits and outages are retried without an attempt limit: the activity itself sets
+each retry's delay (`Retry-After`, else capped backoff) and gives up with non-retryable
+`LLMProviderUnavailable` once the outage outlasted its tolerance (`agent.llm.outage`)."""
+
+
+def llm_schedule_to_close(tolerance_seconds: float | None) -> timedelta | None:
+    """The hard bound of one LLM activity: its outage tolerance plus one attempt.
+
+    The activity gives up by itself when the tolerance is spent; this bound, enforced by
+    the Temporal server, also ends retries of failures that are not the provider's
+    (a database outage, a bug) and a worker that dies on every attempt. None (a task
+    without its own tolerance) leaves the worker's `AGENT_LLM_OUTAGE_TOLERANCE` in charge.
+    """
+    if tolerance_seconds is None:
+        return None
+    return timedelta(seconds=tolerance_seconds) + LLM_START_TO_CLOSE_TIMEOUT
+
+
+def outage_tolerance(schedule_to_close: timedelta | None, default_seconds: float) -> timedelta:
+    """The outage tolerance of the running LLM activity (inverse of `llm_schedule_to_close`)."""
+    if schedule_to_close is None or schedule_to_close <= LLM_START_TO_CLOSE_TIMEOUT:
+        return timedelta(seconds=default_seconds)
+    return schedule_to_close - LLM_START_TO_CLOSE_TIMEOUT
+
 
 CHUNK_FLUSH_INTERVAL_SECONDS = 0.1
 """`LLM_CHUNK` notifications are batched about every 100 ms, never one per token."""
@@ -49,3 +83,18 @@ CHUNK_FLUSH_INTERVAL_SECONDS = 0.1
 DB_LOCAL_RETRY_THRESHOLD = timedelta(seconds=10)
 """The DB activities run as local activities; a retry backoff longer than this waits on a
 durable workflow timer instead of in the worker's memory."""
+
+
+def provider_unavailable_error(exc: ActivityError) -> bool:
+    """Whether an LLM activity failed because the provider stayed down past the tolerance.
+
+    Either the activity gave up itself (`LLMProviderUnavailable`), or the server's
+    schedule-to-close bound (see `llm_schedule_to_close`) ended its retries first.
+    """
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type == LLMErrorType.PROVIDER_UNAVAILABLE:
+        return True
+    # The server ends retries that would pass the bound with the last failure as it is.
+    if exc.retry_state == RetryState.TIMEOUT:
+        return True
+    return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE

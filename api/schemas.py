@@ -24,6 +24,7 @@ MAX_FEEDBACK_CHARS = 20_000
 NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
 MAX_NAME_CHARS = 255
 MAX_BREAKPOINT_TIMEOUT_SECONDS = 30 * 24 * 3600.0
+MAX_OUTAGE_TOLERANCE_SECONDS = 7 * 24 * 3600.0
 DEFAULT_EVENTS_LIMIT = 100
 MAX_EVENTS_LIMIT = 500
 DEFAULT_LIST_LIMIT = 50
@@ -86,6 +87,14 @@ class TaskCreate(_Input):
         default=None, gt=0, le=MAX_BREAKPOINT_TIMEOUT_SECONDS
     )
     breakpoint_default_action: ResumeAction = ResumeAction.CONTINUE
+    llm_outage_tolerance_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_OUTAGE_TOLERANCE_SECONDS,
+        description="How long an LLM call waits out a provider outage before the task pauses "
+        "at `on_failure` or fails with `provider_unavailable` (default "
+        "`AGENT_LLM_OUTAGE_TOLERANCE`).",
+    )
 
     @field_validator("breakpoints")
     @classmethod
@@ -129,6 +138,8 @@ class MilestoneOut(BaseModel):
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    usage_estimated: bool = False
+    """Some of the milestone's usage was estimated because the provider reported none."""
     started_at: datetime | None
     finished_at: datetime | None
 

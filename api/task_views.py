@@ -96,6 +96,7 @@ def _task_fields(task: Any, request: Request) -> dict[str, Any]:
             output_tokens=task.output_tokens,
             cost_usd=task.cost_usd,
             cost_unknown=task.cost_unknown,
+            estimated=task.usage_estimated,
         ),
         "failure_reason": task.failure_reason,
         "last_event_seq": task.last_event_seq,

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         LLM_HEARTBEAT_TIMEOUT,
         LLM_RETRY_POLICY,
         LLM_START_TO_CLOSE_TIMEOUT,
+        llm_schedule_to_close,
     )
 
 
@@ -39,10 +40,11 @@ def local_db_options() -> dict[str, Any]:
     return {**db_options(), "local_retry_threshold": DB_LOCAL_RETRY_THRESHOLD}
 
 
-def llm_options() -> dict[str, Any]:
-    """Options of the LLM activities."""
+def llm_options(outage_tolerance_seconds: float | None = None) -> dict[str, Any]:
+    """Options of the LLM activities (bounded by the task's outage tolerance, when set)."""
     return {
         "start_to_close_timeout": LLM_START_TO_CLOSE_TIMEOUT,
+        "schedule_to_close_timeout": llm_schedule_to_close(outage_tolerance_seconds),
         "heartbeat_timeout": LLM_HEARTBEAT_TIMEOUT,
         "retry_policy": LLM_RETRY_POLICY,
         # Wait for the activity to close its stream and record partial usage, so the

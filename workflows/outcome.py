@@ -33,6 +33,8 @@ class FailureReason(StrEnum):
     ACTIVITY_FAILED = "activity_failed"
     COST_UNKNOWN = "cost_unknown"
     """A call's model has no price while the task has a USD limit: it cannot be enforced."""
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    """An LLM call's provider stayed down (or kept refusing) past the outage tolerance."""
     BREAKPOINT_TIMED_OUT = "breakpoint_timed_out"
     """Nobody answered a breakpoint whose default action had already led back to it."""
 

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
         VerifyOutput,
     )
+    from activities.policies import provider_unavailable_error
     from activities.task_activities import TaskActivities
     from agent.contract.breakpoints import ResumeAction
     from agent.contract.plan import (
@@ -802,8 +803,13 @@ class TaskWorkflow:
                     activity,
                     data.model_copy(update={"budget": cap}),
                     summary=summary,
-                    **llm_options(),
+                    **llm_options(self._task.llm_outage_tolerance_seconds),
                 )
+            except ActivityError as exc:
+                if not provider_unavailable_error(exc):
+                    raise
+                await self._provider_unavailable(error_text(exc), milestone_key)
+                continue
             finally:
                 if reserving:
                     self._reservations.release(cap)
@@ -821,6 +827,18 @@ class TaskWorkflow:
                 await self._budget_exhausted(out.blocked, milestone_key, epoch)
                 continue
             return out
+
+    async def _provider_unavailable(self, error: str, milestone_key: str | None) -> None:
+        """A call outlasted its outage tolerance: pause at `on_failure`, else fail the task.
+
+        Work done stays done: `retry` at the pause calls the provider again (with a fresh
+        tolerance); any other decision ends the task with `provider_unavailable`.
+        """
+        if BreakpointKind.ON_FAILURE in self._task.breakpoints:
+            decision = await self._human(BreakpointKind.ON_FAILURE, milestone_key, error)
+            if decision.action == ResumeAction.RETRY:
+                return
+        raise EndTaskError(TaskStatus.FAILED, FailureReason.PROVIDER_UNAVAILABLE, error)
 
     def _reserving(self) -> bool:
         """Whether calls reserve their caps (a limited budget, on the patched code)."""

@@ -50,6 +50,8 @@ class Totals(BaseModel):
     output_tokens: int = 0
     cost_usd: float = 0.0
     cost_unknown: bool = False
+    estimated: bool = False
+    """Some of the usage was estimated because the provider reported none."""
 
     @property
     def tokens(self) -> int:
@@ -96,6 +98,8 @@ class TaskInput(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=10)
     breakpoint_timeout_seconds: float | None = Field(default=None, gt=0)
     breakpoint_default_action: ResumeAction = ResumeAction.CONTINUE
+    llm_outage_tolerance_seconds: float | None = Field(default=None, gt=0)
+    """How long an LLM call waits out a provider outage; None: the worker's setting."""
 
 
 class TaskResult(BaseModel):

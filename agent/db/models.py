@@ -92,6 +92,8 @@ class Task(TimestampMixin, Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     cost_unknown: Mapped[bool] = mapped_column(Boolean, default=False)
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Some usage in the totals was estimated because the provider reported none."""
     prompt_versions: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict)
     pause_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     result: Mapped[str | None] = mapped_column(Text)
@@ -130,6 +132,8 @@ class Milestone(TimestampMixin, Base):
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Some usage in the totals was estimated because the provider reported none."""
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

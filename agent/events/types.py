@@ -31,6 +31,10 @@ class EventType(StrEnum):
     CONTEXT_COMPRESSED = "CONTEXT_COMPRESSED"
     BREAKPOINT_HIT = "BREAKPOINT_HIT"
     BREAKPOINT_RESUMED = "BREAKPOINT_RESUMED"
+    LLM_WAITING = "LLM_WAITING"
+    """An LLM call started waiting out a provider outage or rate limit (once per call)."""
+    LLM_RECOVERED = "LLM_RECOVERED"
+    """The provider answered again after an `LLM_WAITING` (once per call)."""
 
 
 EPHEMERAL_EVENT_TYPES: frozenset[EventType] = frozenset({EventType.LLM_CHUNK})

@@ -59,6 +59,10 @@ class LLMErrorType(StrEnum):
     UNPROCESSABLE = "LLMUnprocessable"
     CLIENT_ERROR = "LLMClientError"
     UNEXPECTED = "LLMUnexpectedError"
+    PROVIDER_UNAVAILABLE = "LLMProviderUnavailable"
+    """Transient failures outlasted the call's outage tolerance (see `agent.llm.outage`)."""
+    CIRCUIT_OPEN = "LLMCircuitOpen"
+    """The endpoint's breaker is open and its probe failed: no request was sent."""
 
 
 NON_RETRYABLE_ERROR_TYPES: frozenset[str] = frozenset(
@@ -71,6 +75,7 @@ NON_RETRYABLE_ERROR_TYPES: frozenset[str] = frozenset(
         LLMErrorType.REQUEST_TOO_LARGE,
         LLMErrorType.UNPROCESSABLE,
         LLMErrorType.CLIENT_ERROR,
+        LLMErrorType.PROVIDER_UNAVAILABLE,
     }
 )
 """Types `to_application_error` marks non-retryable; usable as a RetryPolicy's list."""

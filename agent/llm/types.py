@@ -30,6 +30,10 @@ class LLMRequest(BaseModel):
     json_mode: bool = False
 
 
+UsageSource = Literal["provider", "estimated"]
+"""Provenance of recorded usage: reported by the provider, or counted by `count_tokens`."""
+
+
 class Usage(BaseModel):
     """Token usage of one call."""
 
@@ -42,6 +46,20 @@ class Usage(BaseModel):
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+    @property
+    def source(self) -> UsageSource:
+        """Where the numbers come from: the provider's report or our own estimate."""
+        return "estimated" if self.estimated else "provider"
+
+    def as_details(self, cost_usd: float | None) -> dict[str, object]:
+        """The usage as recorded in event details, with its provenance (`usage_source`)."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": cost_usd,
+            "usage_source": self.source,
+        }
 
 
 class LLMResponse(BaseModel):

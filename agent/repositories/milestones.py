@@ -289,6 +289,8 @@ class MilestoneRepository(BaseRepository[Milestone]):
         input_tokens: int,
         output_tokens: int,
         cost_usd: float | None,
+        *,
+        estimated: bool = False,
     ) -> None:
         """Atomically add usage (e.g. a verifier call) to a milestone's totals.
 
@@ -300,6 +302,7 @@ class MilestoneRepository(BaseRepository[Milestone]):
             input_tokens: Tokens to add.
             output_tokens: Tokens to add.
             cost_usd: Cost to add; None adds nothing.
+            estimated: The usage was estimated (sets `usage_estimated`).
 
         Raises:
             RecordNotFoundError: When the milestone does not exist.
@@ -311,5 +314,7 @@ class MilestoneRepository(BaseRepository[Milestone]):
         }
         if cost_usd is not None:
             values["cost_usd"] = Milestone.cost_usd + cost_usd
+        if estimated:
+            values["usage_estimated"] = True
         if await self._update_one(task_id, key, values) is None:
             raise RecordNotFoundError(self.model_name, f"{task_id}/{key}")

@@ -303,6 +303,8 @@ class TaskRepository(BaseRepository[Task]):
         input_tokens: int,
         output_tokens: int,
         cost_usd: float | None,
+        *,
+        estimated: bool = False,
     ) -> UsageTotals:
         """Atomically add one LLM call's usage to the task's totals.
 
@@ -317,6 +319,8 @@ class TaskRepository(BaseRepository[Task]):
             output_tokens: Completion tokens of the call.
             cost_usd: Cost of the call, or None when the model has no known price
                 (then `cost_unknown` becomes true).
+            estimated: The usage was estimated, not reported by the provider (then
+                `usage_estimated` becomes true).
 
         Returns:
             The totals after the increment.
@@ -334,6 +338,8 @@ class TaskRepository(BaseRepository[Task]):
             values["cost_unknown"] = True
         else:
             values["cost_usd"] = Task.cost_usd + cost_usd
+        if estimated:
+            values["usage_estimated"] = True
         stmt = (
             update(Task)
             .where(Task.id == task_id)

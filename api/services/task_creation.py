@@ -210,6 +210,7 @@ def _task_input(task: Task, body: TaskCreate) -> TaskInput:
         max_attempts=body.max_attempts,
         breakpoint_timeout_seconds=body.breakpoint_timeout_seconds,
         breakpoint_default_action=body.breakpoint_default_action,
+        llm_outage_tolerance_seconds=body.llm_outage_tolerance_seconds,
     )
 
 

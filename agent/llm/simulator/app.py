@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from agent.config import get_settings
 from agent.events.types import AgentRole
+from agent.llm.simulator.admin import ProviderTrouble, Verdict, rate_limit_headers
 from agent.llm.simulator.completion import Completion, CompletionResponse
 from agent.llm.simulator.config import SimulatorConfig
 from agent.llm.simulator.directives import Directives, Fault, parse_directives
@@ -52,6 +53,7 @@ ROLE_HEADER = "x-agent-role"
 TASK_HEADER = "x-agent-task"
 MODEL_OWNER = "agent-simulator"
 
+HTTP_TOO_MANY_REQUESTS = 429
 FINISH_STOP = "stop"
 FINISH_LENGTH = "length"
 
@@ -72,6 +74,7 @@ class Simulator:
         self.faults = FaultCounter()
         self.stats = SimulatorStats()
         self.served = ServedLedger()
+        self.trouble = ProviderTrouble()
 
     def _select_fault(
         self, directives: Directives, role: AgentRole, model: str, messages: Sequence[Message]
@@ -107,6 +110,9 @@ class Simulator:
             for m in raw_messages
             if isinstance(m, dict)
         ]
+        verdict = self.trouble.judge()
+        if verdict.status is not None:
+            return _trouble_response(verdict)
         contents = [m.content for m in messages]
         role = detect_role(request.headers.get(ROLE_HEADER), messages)
         directives = parse_directives(contents)
@@ -147,7 +153,8 @@ class Simulator:
             completion_tokens=count_tokens(text),
             stream=payload.get("stream") is True,
             include_usage=isinstance(stream_options, dict)
-            and stream_options.get("include_usage") is True,
+            and stream_options.get("include_usage") is True
+            and directives.usage != "none",
             ttft_s=ttft_ms / MS_PER_SECOND,
             tps=directives.tps if directives.tps is not None else self.config.tps,
             event_interval_s=self.config.event_interval_ms / MS_PER_SECOND,
@@ -155,6 +162,7 @@ class Simulator:
             cut=fault is Fault.CUT,
             truncate=fault is Fault.TRUNCATE,
             task=request.headers.get(TASK_HEADER),
+            headers=tuple(rate_limit_headers(verdict).items()),
         )
         if fault is not None:
             logger.info("sim_fault", fault=fault, role=role)
@@ -182,8 +190,39 @@ class Simulator:
                 "completions_total": self.stats.completions_total,
                 "in_flight": self.stats.in_flight,
                 "max_in_flight": self.stats.max_in_flight,
+                **self.trouble.counts(),
             }
         )
+
+    async def reset_stats(self, request: Request) -> Response:
+        """`POST /sim/stats/reset`: zero the counters (a test run starts)."""
+        self.stats.reset()
+        self.trouble.reset_counts()
+        return JSONResponse({"status": "ok"})
+
+    async def outage(self, request: Request) -> Response:
+        """`POST /sim/outage {"status": 503, "seconds": 30}` / `DELETE /sim/outage`."""
+        if request.method == "DELETE":
+            self.trouble.end_outage()
+            return JSONResponse({"status": "ok"})
+        body = await _json_object(request)
+        status, seconds = body.get("status", 503), body.get("seconds")
+        if not isinstance(status, int) or not isinstance(seconds, int | float) or seconds <= 0:
+            return bad_request("send {'status': int, 'seconds': positive number}")
+        self.trouble.start_outage(status, float(seconds))
+        logger.info("sim_outage_started", status=status, seconds=seconds)
+        return JSONResponse({"status": "ok"})
+
+    async def rate_limit(self, request: Request) -> Response:
+        """`POST /sim/rate_limit {"rpm": 60}` / `DELETE /sim/rate_limit`."""
+        if request.method == "DELETE":
+            self.trouble.set_rate_limit(None)
+            return JSONResponse({"status": "ok"})
+        rpm = (await _json_object(request)).get("rpm")
+        if not isinstance(rpm, int) or rpm < 1:
+            return bad_request("send {'rpm': positive int}")
+        self.trouble.set_rate_limit(rpm)
+        return JSONResponse({"status": "ok"})
 
     async def get_served(self, request: Request) -> Response:
         """`GET /sim/served`: tokens served per task (see `agent.llm.simulator.ledger`)."""
@@ -192,6 +231,30 @@ class Simulator:
     async def health(self, request: Request) -> Response:
         """`GET /healthz`."""
         return JSONResponse({"status": "ok"})
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _trouble_response(verdict: Verdict) -> Response:
+    """The answer to a request refused by an outage or the rate limit."""
+    status = verdict.status or 503
+    if status == HTTP_TOO_MANY_REQUESTS:
+        return error_response(
+            status,
+            "Rate limit reached for requests (simulated limit).",
+            "requests",
+            code="rate_limit_exceeded",
+            headers=rate_limit_headers(verdict),
+        )
+    return error_response(
+        status, "The server is overloaded or not ready yet (simulated outage).", "server_error"
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -219,6 +282,9 @@ def create_simulator_app(config: SimulatorConfig | None = None) -> Starlette:
             Route("/healthz", simulator.health, methods=["GET"]),
             Route("/sim/stats", simulator.get_stats, methods=["GET"]),
             Route("/sim/served", simulator.get_served, methods=["GET"]),
+            Route("/sim/stats/reset", simulator.reset_stats, methods=["POST"]),
+            Route("/sim/outage", simulator.outage, methods=["POST", "DELETE"]),
+            Route("/sim/rate_limit", simulator.rate_limit, methods=["POST", "DELETE"]),
         ],
         exception_handlers={404: _http_error, 405: _http_error},
     )

@@ -50,6 +50,8 @@ class Completion:
     truncate: bool
     task: str | None = None
     """The `X-Agent-Task` header: whose served tokens this completion counts as."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra response headers (e.g. `x-ratelimit-remaining-requests` under a limit)."""
 
     def usage(self) -> dict[str, int]:
         """The OpenAI `usage` object."""
@@ -114,6 +116,7 @@ class CompletionResponse(Response):
             (b"content-type", content_type),
             (b"x-request-id", self.request_id.encode()),
             (b"openai-model", self.completion.model.encode()),
+            *((k.encode(), v.encode()) for k, v in self.completion.headers),
             *extra,
         ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -69,6 +70,8 @@ class Directives(BaseModel):
     fault_count: int | None = Field(default=None, ge=0)
     retry_after: float | None = Field(default=None, ge=0)
     invalid: InvalidPlanKind | None = None
+    usage: Literal["none"] | None = None
+    """`[usage=none]`: a stream ends without the final usage chunk (usage then estimated)."""
 
 
 def parse_directives(texts: Iterable[str]) -> Directives:

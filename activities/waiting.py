@@ -1,0 +1,115 @@
+"""Visible waiting: one event when an LLM call starts waiting out the provider, one on recovery.
+
+Every failed attempt already writes its `AGENT_FAILED` (with the error); these two events
+say what the task as a whole is doing. Their idempotency keys name the activity, not the
+attempt, so however many attempts an outage takes there is one `LLM_WAITING` ("waiting
+for the provider since …, next try at …, last error …") and one `LLM_RECOVERED`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.calls import Call, call_draft
+from activities.common import find_event
+from agent.db.session import DatabaseSessionManager
+from agent.events.types import EventType
+from agent.repositories.events import EventDraft, EventRepository
+
+logger = structlog.get_logger(__name__)
+
+WAITING_INDEX = "llm-waiting"
+RECOVERED_INDEX = "llm-recovered"
+
+
+def waiting_on(model: str) -> str:
+    """What a waiting task waits on, e.g. `llm:gpt-4o-mini`."""
+    return f"llm:{model}"
+
+
+async def record_waiting(
+    db: DatabaseSessionManager,
+    call: Call,
+    endpoint: str,
+    retry: ApplicationError,
+    failed_at: datetime,
+) -> None:
+    """Write `LLM_WAITING` when the call's first transient failure is retried (best effort).
+
+    Args:
+        db: PostgreSQL sessions.
+        call: The waiting call.
+        endpoint: The provider's base URL.
+        retry: The retryable failure, with the delay of the next attempt.
+        failed_at: When the attempt failed.
+    """
+    delay = retry.next_retry_delay or timedelta(0)
+    next_try = failed_at + delay
+    message = (
+        f"waiting for the provider since {failed_at:%H:%M:%S} UTC, next try at "
+        f"{next_try:%H:%M:%S} UTC, last error: {retry.message}"
+    )
+    try:
+        async with db.session() as session, session.begin():
+            await EventRepository(session).append(
+                [
+                    call_draft(
+                        call,
+                        WAITING_INDEX,
+                        EventType.LLM_WAITING,
+                        status=None,
+                        agent=call.role,
+                        message=message[:1000],
+                        details={
+                            "waiting_on": waiting_on(call.model),
+                            "endpoint": endpoint,
+                            "model": call.model,
+                            "since": failed_at.isoformat(),
+                            "next_try_at": next_try.isoformat(),
+                            "last_error": retry.message[:2000],
+                            "error_type": retry.type,
+                            "activity_attempt": activity.info().attempt,
+                            "key": call.milestone_key,
+                        },
+                    )
+                ]
+            )
+    except Exception as exc:  # the retry matters more than its announcement
+        logger.warning("llm_waiting_not_recorded", error=str(exc), task_id=str(call.task_id))
+
+
+async def recovered_draft(session: AsyncSession, call: Call, now: datetime) -> list[EventDraft]:
+    """The `LLM_RECOVERED` draft of a call that announced waiting, else nothing.
+
+    Only a retried attempt can have waited, so the first attempt reads nothing.
+    """
+    if activity.info().attempt == 1:
+        return []
+    waiting = await find_event(session, call.task_id, WAITING_INDEX)
+    if waiting is None:
+        return []
+    since = datetime.fromisoformat(str(waiting.details.get("since")))
+    waited = max((now - since).total_seconds(), 0.0)
+    return [
+        call_draft(
+            call,
+            RECOVERED_INDEX,
+            EventType.LLM_RECOVERED,
+            status=None,
+            agent=call.role,
+            message=f"the provider answered again after {waited:.0f}s of waiting",
+            details={
+                "waiting_on": waiting_on(call.model),
+                "model": call.model,
+                "since": since.isoformat(),
+                "waited_seconds": round(waited, 3),
+                "activity_attempt": activity.info().attempt,
+                "key": call.milestone_key,
+            },
+        )
+    ]
