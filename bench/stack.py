@@ -91,10 +91,12 @@ async def bench_stack(*, keep_data: bool = False) -> AsyncIterator[RunningStack]
         ui=False,
     )
     lines: list[str] = []
-    # The children read the worker's slot count from the environment.
+    # The children read the worker's slot count from the environment. The load generators
+    # drive the API with one key far past a tenant's request rate: the per-key limit is off.
     env_overrides = {
         "AGENT_MAX_CONCURRENT_ACTIVITIES": str(BENCH_MAX_CONCURRENT_ACTIVITIES),
         "AGENT_LOG_LEVEL": "WARNING",
+        "AGENT_RATE_LIMIT_PER_SECOND": "0",
     }
     saved = {name: os.environ.get(name) for name in env_overrides}
     os.environ.update(env_overrides)
