@@ -52,7 +52,14 @@ _AUTH_STATUSES = (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED
 _AUTH_MARKERS = ("code: Unauthenticated", "code: PermissionDenied")
 _NAME_MARKER = "NotValidForName"
 _CERT_MARKER = "InvalidCertificate"
-_CLOSED_MARKER = "connection closed"
+_CLOSED_MARKERS = (
+    "connection closed",
+    "peer closed connection",
+    "broken pipe",
+    "UnexpectedEof",
+)
+"""Each text means the server dropped the TLS connection it had accepted; which one the
+core reports depends on whether the handshake, a write or the first call noticed it."""
 
 
 def _setting(name: str) -> str:
@@ -179,7 +186,7 @@ def _refusal(exc: BaseException, options: TemporalConnectOptions) -> str | None:
         )
     if _CERT_MARKER in text:
         return f"the server's certificate is not trusted: check {_setting(SERVER_CA)}"
-    if options.tls and _CLOSED_MARKER in text:
+    if options.tls and any(marker in text for marker in _CLOSED_MARKERS):
         # Reached and then dropped during the handshake: the usual answer of an mTLS
         # server to a certificate it does not trust, or of a plain-text server to TLS.
         return (
