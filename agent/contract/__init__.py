@@ -5,6 +5,7 @@
 - `breakpoints`: which resume actions fit which breakpoint kind.
 - `errors`: the API's error codes and the workflow's `ApplicationError` types.
 - `protocol`: the event sockets' message kinds and close codes.
+- `tools`: tool specs as pinned per task, a model's tool call and its result.
 
 The event envelope and the status enums live in `agent.events.types` (the path the coding
 guide gives them); everything here imports them from there. See docs/architecture.md.

@@ -1,0 +1,84 @@
+"""Tools: what a task may call, a model's call, and what the call returned.
+
+Shared by the tool layer (`agent.tools`, MCP servers), the LLM layer (OpenAI function
+calling), the workflow (one activity per call), the API (a task's `tools`) and the clients.
+
+Names: a person and the policy name a tool `server.tool` (`time.get_current_time`). OpenAI
+function names allow only `[a-zA-Z0-9_-]{1,64}`, so the model sees `server__tool`
+(`function_name`); the pinned tool list maps it back, nothing parses it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+FUNCTION_NAME_SEPARATOR = "__"
+"""Joins server and tool into the function name the model sees."""
+
+
+class ToolRetry(StrEnum):
+    """Whether a failed or lost call may run again."""
+
+    SAFE = "safe"
+    """Idempotent or read-only: Temporal's retry policy runs it again."""
+    NEVER = "never"
+    """Runs at most once per decision: a failure goes back to the model as an error result."""
+
+
+def qualified_name(server: str, tool: str) -> str:
+    """The name people and policies use for a tool: `server.tool`."""
+    return f"{server}.{tool}"
+
+
+def function_name(server: str, tool: str) -> str:
+    """The function name the model sees for a tool: `server__tool`."""
+    return f"{server}{FUNCTION_NAME_SEPARATOR}{tool}"
+
+
+class ToolSpec(BaseModel):
+    """One tool a task may call, as read from its server and pinned at task start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: str
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    needs_approval: bool = False
+    """The server's policy says a person approves each call (`before_tool` breakpoint)."""
+    retry: ToolRetry = ToolRetry.NEVER
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def qualified_name(self) -> str:
+        """`server.tool`."""
+        return qualified_name(self.server, self.name)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def function_name(self) -> str:
+        """The function name the model sees: `server__tool`."""
+        return function_name(self.server, self.name)
+
+
+class ToolCall(BaseModel):
+    """One call a model asked for, exactly as it asked (arguments are its raw JSON text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    """The provider's call id; the `role: tool` message that answers it carries it back."""
+    function_name: str
+    arguments: str = ""
+
+
+class ToolResult(BaseModel):
+    """What a tool call returned, as stored whole; the model may see a cut version."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
