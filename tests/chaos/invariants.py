@@ -66,6 +66,10 @@ class Report:
     received: int = 0
     gaps: int = 0
     duplicates: int = 0
+    recorded_tokens: int = 0
+    """Tokens the tasks' rows bill, over every task the simulator served."""
+    served_tokens: int = 0
+    """Tokens the simulator's own ledger says it served to those tasks."""
     violations: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -73,7 +77,8 @@ class Report:
         return (
             f"{self.name}: tasks {self.tasks}, completed {self.completed}, "
             f"events stored {self.stored}, received {self.received}, "
-            f"gaps {self.gaps}, duplicates {self.duplicates}"
+            f"gaps {self.gaps}, duplicates {self.duplicates}, "
+            f"tokens recorded {self.recorded_tokens}, served {self.served_tokens}"
         )
 
 
@@ -288,9 +293,13 @@ async def check(
 
         # 7. Every served token is billed, but for what a killed attempt could not report.
         served = served_by_task.get(str(task_id))
+        if served is None and any(e.type == EventType.LLM_COMPLETE for e in events):
+            v.append(f"{task_id}: billed LLM calls the simulator's ledger never served")
         if served is not None:
             served_tokens = served["input_tokens"] + served["output_tokens"]
             recorded_tokens = task.input_tokens + task.output_tokens
+            report.recorded_tokens += recorded_tokens
+            report.served_tokens += served_tokens
             committed = sum(1 for e in events if e.type == EventType.LLM_COMPLETE)
             uncommitted = max(0, served["completions"] - committed)
             slack = uncommitted * allowance
