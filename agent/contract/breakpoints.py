@@ -19,6 +19,9 @@ class ResumeAction(StrEnum):
     RETRY = "retry"
     SKIP = "skip"
     ABORT = "abort"
+    APPROVE = "approve"
+    DENY = "deny"
+    EDIT = "edit"
 
 
 ALLOWED_ACTIONS: dict[BreakpointKind, tuple[ResumeAction, ...]] = {
@@ -43,6 +46,14 @@ ALLOWED_ACTIONS: dict[BreakpointKind, tuple[ResumeAction, ...]] = {
         ResumeAction.ABORT,
     ),
     BreakpointKind.BUDGET_EXHAUSTED: (ResumeAction.CONTINUE, ResumeAction.ABORT),
+    # `deny` returns the person's feedback to the model as the tool's result; `edit` runs
+    # the call with the person's arguments (checked against the tool's input schema).
+    BreakpointKind.BEFORE_TOOL: (
+        ResumeAction.APPROVE,
+        ResumeAction.DENY,
+        ResumeAction.EDIT,
+        ResumeAction.ABORT,
+    ),
 }
 """Which resume actions fit which breakpoint kind, in the order a person is offered them."""
 

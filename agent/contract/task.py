@@ -6,6 +6,7 @@ Pure Pydantic types, safe to import from workflow code (sandbox), activities and
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field, computed_field
@@ -15,6 +16,8 @@ from agent.events.types import BreakpointKind, MilestoneStatus, TaskComplexity, 
 
 MILESTONE_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_MILESTONES = 100
+DEFAULT_MAX_TOOL_ROUNDS = 8
+MAX_TOOL_ROUNDS = 50
 
 
 class Budget(BaseModel):
@@ -22,6 +25,8 @@ class Budget(BaseModel):
 
     max_cost_usd: float | None = Field(default=None, gt=0, le=10_000)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000_000)
+    max_tool_calls: int | None = Field(default=None, gt=0, le=100_000)
+    """Tool calls made (executed) over the whole task."""
 
     def merged(self, raised: Budget) -> Budget:
         """This budget with the limits a person set at a breakpoint.
@@ -40,6 +45,11 @@ class Budget(BaseModel):
                 raised.max_cost_usd if raised.max_cost_usd is not None else self.max_cost_usd
             ),
             max_tokens=raised.max_tokens if raised.max_tokens is not None else self.max_tokens,
+            max_tool_calls=(
+                raised.max_tool_calls
+                if raised.max_tool_calls is not None
+                else self.max_tool_calls
+            ),
         )
 
 
@@ -52,6 +62,8 @@ class Totals(BaseModel):
     cost_unknown: bool = False
     estimated: bool = False
     """Some of the usage was estimated because the provider reported none."""
+    tool_calls: int = 0
+    """Tool calls executed (rejected and denied calls are not counted)."""
 
     @property
     def tokens(self) -> int:
@@ -100,6 +112,8 @@ class TaskInput(BaseModel):
     breakpoint_default_action: ResumeAction = ResumeAction.CONTINUE
     llm_outage_tolerance_seconds: float | None = Field(default=None, gt=0)
     """How long an LLM call waits out a provider outage; None: the worker's setting."""
+    max_tool_rounds: int = Field(default=DEFAULT_MAX_TOOL_ROUNDS, ge=1, le=MAX_TOOL_ROUNDS)
+    """Model turns with tool calls per milestone attempt; the next turn must answer."""
 
 
 class TaskResult(BaseModel):
@@ -123,6 +137,8 @@ class ResumeRequest(BaseModel):
     edits: PlanEdit | None = None
     budget: Budget | None = None
     feedback: str | None = Field(default=None, max_length=20_000)
+    arguments: dict[str, Any] | None = None
+    """The new arguments of an `edit` at `before_tool` (checked against the tool's schema)."""
     user_id: UUID | None = None
 
 
@@ -131,6 +147,16 @@ class ResumeResult(BaseModel):
 
     breakpoint_id: str
     action: ResumeAction
+
+
+class ToolCallPause(BaseModel):
+    """The tool call a `before_tool` breakpoint waits on."""
+
+    id: UUID
+    server: str
+    tool: str
+    arguments: str
+    """The model's arguments as it wrote them (JSON text)."""
 
 
 class PauseState(BaseModel):
@@ -143,6 +169,8 @@ class PauseState(BaseModel):
     hit_at: datetime
     timeout_at: datetime | None = None
     default_action: ResumeAction | None = None
+    tool_call: ToolCallPause | None = None
+    """At `before_tool`: the call waiting for approval."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -82,3 +83,62 @@ class ToolResult(BaseModel):
     call_id: str
     content: str
     is_error: bool = False
+
+
+class ToolCallStatus(StrEnum):
+    """Where one tool call stands."""
+
+    REQUESTED = "requested"
+    """Valid and allowed; runs without a person's approval."""
+    AWAITING_APPROVAL = "awaiting_approval"
+    """Its tool needs approval: the task pauses at `before_tool`."""
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    """Not made: unknown or disallowed tool, arguments not JSON or not fitting the schema."""
+    DENIED = "denied"
+    """A person denied it; their feedback is the result the model sees."""
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    LOST = "lost"
+    """A `never` call whose attempt was lost mid-call: not executed a second time."""
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the call has its result (nothing more will run)."""
+        return self in _FINAL_CALL_STATUSES
+
+
+_FINAL_CALL_STATUSES = frozenset(
+    {
+        ToolCallStatus.REJECTED,
+        ToolCallStatus.DENIED,
+        ToolCallStatus.COMPLETED,
+        ToolCallStatus.FAILED,
+        ToolCallStatus.LOST,
+    }
+)
+
+
+class ToolCallRef(BaseModel):
+    """A tool call as the workflow sees it: ids, policy and state, never its result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    """The `tool_calls` row."""
+    call_id: str
+    function_name: str
+    server: str | None = None
+    tool: str | None = None
+    arguments: str = ""
+    status: ToolCallStatus
+    retry: ToolRetry = ToolRetry.NEVER
+    timeout_seconds: float = 30.0
+
+    @property
+    def label(self) -> str:
+        """`server.tool`, or the function name the model used when it matches no tool."""
+        if self.server is None or self.tool is None:
+            return self.function_name
+        return qualified_name(self.server, self.tool)

@@ -1,4 +1,4 @@
-"""The domain model: users, tasks, milestones, events, prompts, breakpoint decisions."""
+"""The domain model: users, tasks, milestones, events, prompts, breakpoint decisions, tools."""
 
 from __future__ import annotations
 
@@ -95,6 +95,10 @@ class Task(TimestampMixin, Base):
     usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     """Some usage in the totals was estimated because the provider reported none."""
     prompt_versions: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict)
+    tools_requested: Mapped[list[str] | None] = mapped_column(JSONB)
+    """The `tools` the task was created with; None means every allowed tool."""
+    tools: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    """Tool specs pinned at task start (`ToolSpec` dumps); None until pinned."""
     pause_state: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     result: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
@@ -196,3 +200,51 @@ class BreakpointDecision(Base):
     new_budget: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     user_id: Mapped[UUID | None] = mapped_column()
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationMessage(Base):
+    """One message of a milestone attempt that uses tools (tool results: `ToolCallRecord`)."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (UniqueConstraint("task_id", "milestone_key", "attempt", "position"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    task_id: Mapped[UUID] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    milestone_key: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    turn: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text, default="")
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ToolCallRecord(Base):
+    """One tool call a model asked for: arguments, decision, executions and whole result."""
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (
+        UniqueConstraint("task_id", "milestone_key", "attempt", "turn", "position"),
+        Index("ix_tool_calls_task_id", "task_id"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    task_id: Mapped[UUID] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    milestone_key: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    turn: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    call_id: Mapped[str] = mapped_column(String(255))
+    function_name: Mapped[str] = mapped_column(String(255))
+    server: Mapped[str | None] = mapped_column(String(255))
+    tool: Mapped[str | None] = mapped_column(String(255))
+    arguments: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(32))
+    executions: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[str | None] = mapped_column(Text)
+    is_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

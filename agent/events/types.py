@@ -35,6 +35,11 @@ class EventType(StrEnum):
     """An LLM call started waiting out a provider outage or rate limit (once per call)."""
     LLM_RECOVERED = "LLM_RECOVERED"
     """The provider answered again after an `LLM_WAITING` (once per call)."""
+    TOOL_CALL_STARTED = "TOOL_CALL_STARTED"
+    """A tool call began (or was found invalid: then `TOOL_CALL_FAILED` follows at once)."""
+    TOOL_CALL_COMPLETED = "TOOL_CALL_COMPLETED"
+    TOOL_CALL_FAILED = "TOOL_CALL_FAILED"
+    """A tool call was rejected, denied, failed, or lost; the model gets an error result."""
 
 
 EPHEMERAL_EVENT_TYPES: frozenset[EventType] = frozenset({EventType.LLM_CHUNK})
@@ -104,6 +109,8 @@ class BreakpointKind(StrEnum):
     AFTER_MILESTONE = "after_milestone"
     ON_FAILURE = "on_failure"
     BUDGET_EXHAUSTED = "budget_exhausted"
+    BEFORE_TOOL = "before_tool"
+    """A tool call whose tool needs a person's approval (never in a task's `breakpoints`)."""
 
 
 EventStatus = AgentStatus | MilestoneStatus | TaskStatus

@@ -16,6 +16,8 @@ EXPECTED_TABLES = {
     "events",
     "prompts",
     "breakpoint_decisions",
+    "conversation_messages",
+    "tool_calls",
 }
 
 
