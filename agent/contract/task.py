@@ -46,9 +46,7 @@ class Budget(BaseModel):
             ),
             max_tokens=raised.max_tokens if raised.max_tokens is not None else self.max_tokens,
             max_tool_calls=(
-                raised.max_tool_calls
-                if raised.max_tool_calls is not None
-                else self.max_tool_calls
+                raised.max_tool_calls if raised.max_tool_calls is not None else self.max_tool_calls
             ),
         )
 
