@@ -238,7 +238,11 @@ class TaskActivities:
                 task = await tasks.get_by_id(data.task_id)
                 if task is None:
                     raise task_not_found(data.task_id)
-                stored = Budget(max_cost_usd=task.max_cost_usd, max_tokens=task.max_tokens)
+                stored = Budget(
+                    max_cost_usd=task.max_cost_usd,
+                    max_tokens=task.max_tokens,
+                    max_tool_calls=task.max_tool_calls,
+                )
                 budget_fields = stored.merged(request.budget).model_dump()
             await tasks.set_status(
                 data.task_id,

@@ -9,7 +9,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.contract.breakpoints import ResumeAction
-from agent.contract.task import Budget, PauseState, PlanEdit, Totals
+from agent.contract.task import (
+    DEFAULT_MAX_TOOL_ROUNDS,
+    MAX_TOOL_ROUNDS,
+    Budget,
+    PauseState,
+    PlanEdit,
+    Totals,
+)
 from agent.events.types import (
     AgentActivityEvent,
     BreakpointKind,
@@ -29,6 +36,7 @@ DEFAULT_EVENTS_LIMIT = 100
 MAX_EVENTS_LIMIT = 500
 DEFAULT_LIST_LIMIT = 50
 MAX_LIST_LIMIT = 200
+MAX_TOOL_NAMES = 200
 
 
 NUL = "\x00"
@@ -95,6 +103,24 @@ class TaskCreate(_Input):
         "at `on_failure` or fails with `provider_unavailable` (default "
         "`AGENT_LLM_OUTAGE_TOLERANCE`).",
     )
+    tools: list[str] | None = Field(
+        default=None,
+        max_length=MAX_TOOL_NAMES,
+        description="MCP servers (`time`) or single tools (`time.get_current_time`) the "
+        "task's agents may call; default: every allowed tool of every configured server. "
+        "Pinned at task start.",
+    )
+    max_tool_rounds: int = Field(
+        default=DEFAULT_MAX_TOOL_ROUNDS,
+        ge=1,
+        le=MAX_TOOL_ROUNDS,
+        description="Model turns with tool calls per milestone attempt before it must answer.",
+    )
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))
 
     @field_validator("breakpoints")
     @classmethod
@@ -110,6 +136,11 @@ class ResumeBody(_Input):
     edits: PlanEdit | None = None
     budget: Budget | None = None
     feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS)
+    arguments: dict[str, Any] | None = Field(
+        default=None,
+        description="With `edit` at `before_tool`: the call's new arguments, checked "
+        "against the tool's input schema.",
+    )
 
 
 class TaskLinks(BaseModel):

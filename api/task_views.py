@@ -88,7 +88,11 @@ def _task_fields(task: Any, request: Request) -> dict[str, Any]:
         "complexity": TaskComplexity(task.complexity) if task.complexity else None,
         "workflow_id": task.workflow_id,
         "breakpoints": [BreakpointKind(b) for b in task.breakpoints or []],
-        "budget": Budget(max_cost_usd=task.max_cost_usd, max_tokens=task.max_tokens),
+        "budget": Budget(
+            max_cost_usd=task.max_cost_usd,
+            max_tokens=task.max_tokens,
+            max_tool_calls=task.max_tool_calls,
+        ),
         "max_parallel": task.max_parallel,
         "max_attempts": task.max_attempts,
         "totals": Totals(

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from agent.contract.breakpoints import ALLOWED_ACTIONS, ResumeAction
     from agent.contract.errors import WorkflowErrorType
     from agent.contract.plan import Plan, PlanValidationError, apply_edits
-    from agent.contract.task import PauseState, ResumeRequest
+    from agent.contract.task import PauseState, ResumeRequest, ToolCallPause
     from agent.events.types import BreakpointKind, MilestoneStatus
 
 REASON_MAX_CHARS = 1000
@@ -69,6 +69,16 @@ def check_resume(
             f"breakpoint (allowed: {allowed})",
             type=WorkflowErrorType.INVALID_ACTION,
         )
+    if request.action == ResumeAction.EDIT and request.arguments is None:
+        raise ApplicationError(
+            "edit needs the call's new arguments (`arguments`)",
+            type=WorkflowErrorType.INVALID_ACTION,
+        )
+    if request.arguments is not None and request.action != ResumeAction.EDIT:
+        raise ApplicationError(
+            "`arguments` go with the edit action at a before_tool breakpoint",
+            type=WorkflowErrorType.INVALID_ACTION,
+        )
     if request.edits is None:
         return
     if plan is None:
@@ -113,6 +123,7 @@ def open_pause(
     now: datetime,
     timeout: timedelta | None,
     default_action: ResumeAction | None,
+    tool_call: ToolCallPause | None = None,
 ) -> PauseState:
     """The state of a pause, as the task's clients see it.
 
@@ -124,6 +135,7 @@ def open_pause(
         now: The workflow's time.
         timeout: How long it waits for a person (None: forever).
         default_action: The action its timeout applies (shown only with a timeout).
+        tool_call: At `before_tool`, the call waiting for approval.
 
     Returns:
         The pause.
@@ -136,6 +148,7 @@ def open_pause(
         hit_at=now,
         timeout_at=now + timeout if timeout is not None else None,
         default_action=default_action if timeout is not None else None,
+        tool_call=tool_call,
     )
 
 
@@ -187,6 +200,9 @@ def on_timeout(
     Returns:
         The action to record (with `timed_out`) and the failure that ends the task, if any.
     """
+    if kind == BreakpointKind.BEFORE_TOOL:
+        # Nobody approved the call: it does not run; the model hears it was denied.
+        return TimeoutOutcome(ResumeAction.DENY)
     if kind == BreakpointKind.BUDGET_EXHAUSTED:
         return TimeoutOutcome(
             ResumeAction.ABORT,

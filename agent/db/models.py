@@ -88,6 +88,7 @@ class Task(TimestampMixin, Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     max_cost_usd: Mapped[float | None] = mapped_column(Float)
     max_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    max_tool_calls: Mapped[int | None] = mapped_column(Integer)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

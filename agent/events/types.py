@@ -110,7 +110,8 @@ class BreakpointKind(StrEnum):
     ON_FAILURE = "on_failure"
     BUDGET_EXHAUSTED = "budget_exhausted"
     BEFORE_TOOL = "before_tool"
-    """A tool call whose tool needs a person's approval (never in a task's `breakpoints`)."""
+    """A tool call waits for approval: its tool's policy asks for it, or the task lists
+    `before_tool` in its breakpoints (then every call does)."""
 
 
 EventStatus = AgentStatus | MilestoneStatus | TaskStatus

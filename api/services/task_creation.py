@@ -90,6 +90,8 @@ async def create_and_start_task(
         "max_attempts": body.max_attempts,
         "max_cost_usd": body.budget.max_cost_usd,
         "max_tokens": body.budget.max_tokens,
+        "max_tool_calls": body.budget.max_tool_calls,
+        "tools_requested": body.tools,
         "request_hash": request_hash,
     }
     if idempotency_key is not None:
@@ -211,6 +213,7 @@ def _task_input(task: Task, body: TaskCreate) -> TaskInput:
         breakpoint_timeout_seconds=body.breakpoint_timeout_seconds,
         breakpoint_default_action=body.breakpoint_default_action,
         llm_outage_tolerance_seconds=body.llm_outage_tolerance_seconds,
+        max_tool_rounds=body.max_tool_rounds,
     )
 
 

@@ -6,6 +6,7 @@ Create Date: 2026-12-15 10:00:00.000000
 
 `tasks.tools_requested`: the `tools` a task was created with (null: every allowed tool).
 `tasks.tools`: the tool specs pinned at task start (name, policy, input schema).
+`tasks.max_tool_calls`: the budget's limit on tool calls (null: unlimited).
 `conversation_messages`: the messages of a milestone attempt that uses tools, turn by turn
 (system, user, the model's answers with their tool calls); tool results live in
 `tool_calls`, so the workflow history carries ids only.
@@ -28,6 +29,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("tasks", sa.Column("tools_requested", JSONB(), nullable=True))
     op.add_column("tasks", sa.Column("tools", JSONB(), nullable=True))
+    op.add_column("tasks", sa.Column("max_tool_calls", sa.Integer(), nullable=True))
     op.create_table(
         "conversation_messages",
         sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=True),
@@ -80,5 +82,6 @@ def downgrade() -> None:
     op.drop_index("ix_tool_calls_task_id", table_name="tool_calls")
     op.drop_table("tool_calls")
     op.drop_table("conversation_messages")
+    op.drop_column("tasks", "max_tool_calls")
     op.drop_column("tasks", "tools")
     op.drop_column("tasks", "tools_requested")
