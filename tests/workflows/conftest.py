@@ -212,6 +212,32 @@ async def engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
         yield running
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def dev_engine(
+    temporal_dev_env: WorkflowEnvironment,
+    engine_simulator: SimulatorServer,
+    session_manager: DatabaseSessionManager,
+) -> AsyncIterator[Engine]:
+    """A worker with the real activities on the dev server, on a queue of its own.
+
+    Unlike the time-skipping server, the dev server has visibility and keeps the user
+    metadata (activity summaries, current details) that the Temporal UI shows.
+    """
+    settings = engine_settings(engine_simulator.base_url)
+    async with LLMClient(settings) as llm:
+        engine = Engine(
+            client=temporal_dev_env.client,
+            task_queue=f"ui-test-{uuid.uuid4()}",
+            session_manager=session_manager,
+            settings=settings,
+            llm=llm,
+        )
+        worker = engine.build_worker()
+        engine.worker = worker
+        async with worker:
+            yield engine
+
+
 @pytest.fixture
 def record_history(
     request: pytest.FixtureRequest,
