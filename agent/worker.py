@@ -70,7 +70,7 @@ def build_worker(
     """Build a worker running `TaskWorkflow` and every task activity.
 
     Args:
-        client: Connected client (with `pydantic_data_converter`).
+        client: Connected client (with the project's `data_converter`).
         settings: Slot sizes and the default task queue.
         session_manager: PostgreSQL sessions for the activities.
         llm_client: LLM client for the agent activities.

@@ -25,7 +25,6 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agent.config import to_libpq_url
@@ -34,7 +33,7 @@ from agent.db.session import DatabaseSessionManager
 from agent.stack.postgres import EmbeddedPostgres
 from agent.stack.redis import EmbeddedRedis
 from agent.stack.temporal_server import temporal_binary
-from agent.temporal import ensure_search_attributes
+from agent.temporal import data_converter, ensure_search_attributes
 
 TEMPLATE_DB = f"agent_template_{uuid.uuid4().hex[:8]}"
 
@@ -156,7 +155,7 @@ async def redis_client(redis_server_url: str) -> AsyncIterator[Redis]:
 async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """One Temporal dev server for the session; each test uses its own task queue."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         dev_server_existing_path=str(temporal_binary()),
     )
     await ensure_search_attributes(env.client)

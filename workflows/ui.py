@@ -54,8 +54,23 @@ def changed_search_attributes(
         if current.get(name, _UNSET) == value:
             continue
         key = SEARCH_ATTRIBUTE_KEYS[name]
-        updates.append(key.value_unset() if value is None else key.value_set(value))
+        updates.append(unset_search_attribute(name) if value is None else key.value_set(value))
     return updates
+
+
+def unset_search_attribute(name: str) -> SearchAttributeUpdate[Sequence[str]]:
+    """The update that removes a search attribute, as a payload the Temporal UI can read.
+
+    The SDK's `value_unset()` sends an empty `binary/null` payload, which the UI cannot
+    parse as JSON (`Could not parse payload: Unexpected end of JSON input` on the upsert
+    event). The server removes an attribute given either that payload or an empty list
+    (`MergeMapOfPayload` compares the data only), and the empty list is the JSON `[]`. Only
+    a keyword-list key may be set to a list, so the update names the attribute through one;
+    the server keeps the attribute's registered type. The workflow's own view of the
+    removed attribute (`workflow.info().typed_search_attributes`) is then an empty keyword
+    list; the task workflow keeps its values in `_search_attributes` and never reads it.
+    """
+    return SearchAttributeKey.for_keyword_list(name).value_set([])
 
 
 def cost_value(totals: Totals) -> float:

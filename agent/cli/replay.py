@@ -19,7 +19,6 @@ from typing import Annotated
 
 import typer
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
@@ -27,7 +26,7 @@ from temporalio.worker import Replayer
 from agent.cli.errors import load_settings_or_exit
 from agent.config import Settings
 from agent.stack.info import StackInfo
-from agent.temporal import connect_temporal
+from agent.temporal import connect_temporal, data_converter
 from workflows.task_workflow import TaskWorkflow
 
 EXIT_ALL_REPLAYED = 0
@@ -87,9 +86,7 @@ async def replay_histories(histories: AsyncIterator[WorkflowHistory]) -> list[Re
             logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
         )
     )
-    replayer = Replayer(
-        workflows=[TaskWorkflow], data_converter=pydantic_data_converter, runtime=quiet
-    )
+    replayer = Replayer(workflows=[TaskWorkflow], data_converter=data_converter, runtime=quiet)
     outcomes: list[ReplayOutcome] = []
     async for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

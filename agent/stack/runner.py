@@ -34,7 +34,6 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from agent.config import Settings, to_libpq_url
@@ -55,7 +54,7 @@ from agent.stack.supervisor import (
 )
 from agent.stack.temporal_server import TemporalDevServer
 from agent.stack.watch import EmbeddedServer, Reporter, first_failure
-from agent.temporal import TemporalStartupError, ensure_search_attributes
+from agent.temporal import TemporalStartupError, data_converter, ensure_search_attributes
 
 logger = structlog.get_logger(__name__)
 
@@ -318,7 +317,7 @@ class Stack:
                 return await Client.connect(
                     self.temporal_address,
                     namespace=self.settings.temporal_namespace,
-                    data_converter=pydantic_data_converter,
+                    data_converter=data_converter,
                 )
             except RuntimeError:
                 if self._temporal is not None and self._temporal.returncode is not None:

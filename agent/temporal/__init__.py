@@ -1,7 +1,8 @@
 """Temporal for this project: one way to connect, one policy for search attributes.
 
-`connect_temporal` builds every client (with `pydantic_data_converter`, so Pydantic models
-cross the wire as themselves) from the settings, including Temporal Cloud and mTLS.
+`connect_temporal` builds every client (with `data_converter`, so Pydantic models
+cross the wire as themselves and every payload reads as JSON in the Temporal UI) from the
+settings, including Temporal Cloud and mTLS.
 `check_search_attributes` is what the API and the worker run at start-up;
 `ensure_search_attributes` is for whoever owns the server (`agent up`, tests, init jobs).
 """
@@ -12,6 +13,7 @@ from agent.temporal.connection import (
     connect_temporal,
     temporal_connect_options,
 )
+from agent.temporal.converter import NullAsJSONPayloadConverter, data_converter
 from agent.temporal.errors import (
     SearchAttributesMissingError,
     TemporalConnectError,
@@ -42,6 +44,7 @@ __all__ = [
     "SEARCH_ATTRIBUTES",
     "TASK_STATUS",
     "USER_ID",
+    "NullAsJSONPayloadConverter",
     "SearchAttributesMissingError",
     "TemporalConnectError",
     "TemporalConnectOptions",
@@ -49,6 +52,7 @@ __all__ = [
     "TemporalStartupError",
     "check_search_attributes",
     "connect_temporal",
+    "data_converter",
     "ensure_search_attributes",
     "search_attribute_cli_args",
     "temporal_connect_options",

@@ -21,7 +21,6 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from tenacity import (
     AsyncRetrying,
@@ -32,6 +31,7 @@ from tenacity import (
 )
 
 from agent.config import Settings
+from agent.temporal.converter import data_converter
 from agent.temporal.errors import TemporalConnectError, TemporalSettingError
 
 logger = structlog.get_logger(__name__)
@@ -240,7 +240,7 @@ async def connect_temporal(
                     namespace=options.namespace,
                     api_key=options.api_key,
                     tls=options.tls,
-                    data_converter=pydantic_data_converter,
+                    data_converter=data_converter,
                     **kwargs,
                 )
     except (RuntimeError, RPCError) as exc:

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from agent.config import Settings
@@ -22,6 +21,7 @@ from agent.db.session import DatabaseSessionManager
 from agent.events.types import TaskStatus
 from agent.llm.simulator.server import SimulatorServer
 from agent.observability.exposition import free_loopback_address, serve_worker_metrics
+from agent.temporal import data_converter
 from tests.api.conftest import ApiFactory, ApiUser
 from tests.api.live_worker import running_worker, wait_finished, wait_paused
 from tests.observability.dashboard import unexported
@@ -68,7 +68,7 @@ async def test_metrics_parse_and_count_a_task(
     worker_client = await Client.connect(
         temporal_client.service_client.config.target_host,
         runtime=runtime,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
     )
     api = await api_factory(api_settings.model_copy(update={"trace_ui_url": "http://j/{trace_id}"}))
     with worker_metrics(f"http://{core_address}/metrics") as worker_url:

