@@ -15,15 +15,16 @@ from typing import Any, Self, cast
 
 import openai
 import structlog
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 from openai.types.completion_usage import CompletionUsage
 from pydantic import SecretStr
 
 from agent.config import Settings
 from agent.llm.errors import LLMStreamCutError
 from agent.llm.pricing import PriceTable
-from agent.llm.tokens import count_message_tokens, count_tokens
-from agent.llm.types import LLMRequest, LLMResponse, Usage
+from agent.contract.tools import ToolCall
+from agent.llm.types import LLMRequest, LLMResponse, Usage, estimated_output_tokens
 from agent.observability.llm import LLMCallObservation
 
 logger = structlog.get_logger(__name__)
@@ -69,12 +70,74 @@ def _usage_from(usage: CompletionUsage | None) -> Usage | None:
     return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
 
 
-def _estimated_usage(request: LLMRequest, content: str) -> Usage:
+def _estimated_usage(request: LLMRequest, content: str, tool_calls: list[ToolCall]) -> Usage:
     return Usage(
-        input_tokens=count_message_tokens(m.content for m in request.messages),
-        output_tokens=count_tokens(content),
+        input_tokens=request.estimated_input_tokens(),
+        output_tokens=estimated_output_tokens(content, tool_calls),
         estimated=True,
     )
+
+
+def _message_tool_calls(message: ChatCompletionMessage) -> list[ToolCall]:
+    """The function calls of a non-streaming answer (other call kinds are not offered)."""
+    calls: list[ToolCall] = []
+    for call in message.tool_calls or []:
+        function = getattr(call, "function", None)
+        if call.type != "function" or function is None:
+            continue
+        calls.append(
+            ToolCall(id=call.id, function_name=function.name, arguments=function.arguments or "")
+        )
+    return calls
+
+
+class _ToolCallAssembler:
+    """Rebuilds streamed `tool_calls` deltas into whole calls, as OpenAI sends them.
+
+    Each call is keyed by its `index`: the first delta of a call carries its `id` and
+    `function.name` (and usually empty arguments), later ones only `function.arguments`
+    fragments, which are concatenated in order. Calls come out ordered by index.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+        self._arguments: dict[int, list[str]] = {}
+
+    def add(self, delta: ChoiceDeltaToolCall) -> None:
+        """Take one delta of one call."""
+        index = self._index_of(delta)
+        fragments = self._arguments.setdefault(index, [])
+        if delta.id and index not in self._ids:
+            self._ids[index] = delta.id
+        function = delta.function
+        if function is not None:
+            if function.name and index not in self._names:
+                self._names[index] = function.name
+            if function.arguments:
+                fragments.append(function.arguments)
+
+    def _index_of(self, delta: ChoiceDeltaToolCall) -> int:
+        # OpenAI always sends `index`; some compatible servers omit it: there a delta with
+        # a new id starts the next call and one without continues the last.
+        index: int | None = delta.index
+        if index is not None:
+            return index
+        last = max(self._arguments, default=-1)
+        if last < 0 or (delta.id and delta.id != self._ids.get(last)):
+            return last + 1
+        return last
+
+    def calls(self) -> list[ToolCall]:
+        """The calls assembled so far (the last one may still be partial)."""
+        return [
+            ToolCall(
+                id=self._ids.get(index, ""),
+                function_name=self._names.get(index, ""),
+                arguments="".join(self._arguments[index]),
+            )
+            for index in sorted(self._arguments)
+        ]
 
 
 class LLMClient:
@@ -156,13 +219,17 @@ class LLMClient:
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [m.to_openai() for m in request.messages],
         }
+        if request.tools:
+            params["tools"] = request.openai_tools()
         if request.max_tokens is not None:
             params["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             params["temperature"] = request.temperature
-        if request.json_mode:
+        if request.response_format is not None:
+            params["response_format"] = request.response_format.to_openai()
+        elif request.json_mode:
             params["response_format"] = {"type": "json_object"}
         headers: dict[str, str] = {}
         if request.role is not None:
@@ -192,7 +259,8 @@ class LLMClient:
         )
         choice = completion.choices[0] if completion.choices else None
         content = (choice.message.content or "") if choice is not None else ""
-        usage = _usage_from(completion.usage) or _estimated_usage(request, content)
+        tool_calls = _message_tool_calls(choice.message) if choice is not None else []
+        usage = _usage_from(completion.usage) or _estimated_usage(request, content, tool_calls)
         model = completion.model or request.model
         response = LLMResponse(
             content=content,
@@ -200,6 +268,7 @@ class LLMClient:
             cost_usd=self.cost(request.model, model, usage),
             model=model,
             finish_reason=choice.finish_reason if choice is not None else None,
+            tool_calls=tool_calls,
         )
         logger.debug(
             "llm_call_completed",
@@ -208,6 +277,7 @@ class LLMClient:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cost_usd=response.cost_usd,
+            tool_calls=len(tool_calls),
             seconds=round(time.perf_counter() - started, 3),
         )
         return response
@@ -245,6 +315,9 @@ class LLMClient:
 class LLMStream:
     """One streaming completion: yields text deltas, then holds the final `LLMResponse`.
 
+    Streamed `tool_calls` deltas are not yielded: they are assembled by index and the final
+    (or partial) response carries the whole calls in `tool_calls`.
+
     Leaving the `async with` block (normally, on error, or on `CancelledError`) closes the
     HTTP stream. A stream that ends without a `finish_reason` raises `LLMStreamCutError`
     (retryable). Usage is the provider's final usage chunk (`stream_options.include_usage`),
@@ -257,6 +330,7 @@ class LLMStream:
         self._sdk_stream: openai.AsyncStream[ChatCompletionChunk] | None = None
         self._iterator: AsyncIterator[str] | None = None
         self._parts: list[str] = []
+        self._tool_calls = _ToolCallAssembler()
         self._usage: Usage | None = None
         self._model: str = request.model
         self._finish_reason: str | None = None
@@ -304,6 +378,9 @@ class LLMStream:
                     continue
                 if choice.finish_reason is not None:
                     self._finish_reason = choice.finish_reason
+                for call_delta in choice.delta.tool_calls or []:
+                    self._observation.delta()
+                    self._tool_calls.add(call_delta)
                 if choice.delta.content:
                     self._observation.delta()
                     self._parts.append(choice.delta.content)
@@ -318,6 +395,7 @@ class LLMStream:
             input_tokens=self._response.usage.input_tokens,
             output_tokens=self._response.usage.output_tokens,
             cost_usd=self._response.cost_usd,
+            tool_calls=len(self._response.tool_calls),
         )
 
     @property
@@ -327,13 +405,15 @@ class LLMStream:
 
     def _build(self, finish_reason: str | None) -> LLMResponse:
         text = self.text
-        usage = self._usage or _estimated_usage(self._request, text)
+        tool_calls = self._tool_calls.calls()
+        usage = self._usage or _estimated_usage(self._request, text, tool_calls)
         return LLMResponse(
             content=text,
             usage=usage,
             cost_usd=self._client.cost(self._request.model, self._model, usage),
             model=self._model,
             finish_reason=finish_reason,
+            tool_calls=tool_calls,
         )
 
     @property
