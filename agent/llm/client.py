@@ -21,9 +21,9 @@ from openai.types.completion_usage import CompletionUsage
 from pydantic import SecretStr
 
 from agent.config import Settings
+from agent.contract.tools import ToolCall
 from agent.llm.errors import LLMStreamCutError
 from agent.llm.pricing import PriceTable
-from agent.contract.tools import ToolCall
 from agent.llm.types import LLMRequest, LLMResponse, Usage, estimated_output_tokens
 from agent.observability.llm import LLMCallObservation
 

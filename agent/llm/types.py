@@ -121,7 +121,11 @@ class JsonSchemaFormat(BaseModel):
 
     def to_openai(self) -> dict[str, Any]:
         """The `response_format` parameter."""
-        spec: dict[str, Any] = {"name": self.name, "schema": self.json_schema, "strict": self.strict}
+        spec: dict[str, Any] = {
+            "name": self.name,
+            "schema": self.json_schema,
+            "strict": self.strict,
+        }
         if self.description is not None:
             spec["description"] = self.description
         return {"type": "json_schema", "json_schema": spec}
