@@ -4,8 +4,8 @@ The simulated agents already answer JSON where a caller parses it (planner, veri
 classifier, as with `json_mode`). Under a `json_schema` response format the answer is
 fitted to the schema, keeping every value that fits: properties the schema lacks are
 dropped when it forbids extra ones, missing required ones are generated, a value of the
-wrong type is replaced. A free-text answer (a worker's) becomes a generated instance whose
-first string carries the text. Local `$ref`s (`#/$defs/...`, what pydantic emits),
+wrong type is replaced; a missing nullable value is null. A free-text answer (a worker's)
+becomes a generated instance whose first generated string carries the text. Local `$ref`s (`#/$defs/...`, what pydantic emits),
 `anyOf`/`oneOf`, `enum`, `const`, type lists, `minItems`/`maxItems` and numeric bounds are
 understood; `pattern` and `format` are not.
 """
@@ -84,6 +84,8 @@ class _Fitter:
             if value is not _MISSING and _fits_type(value, type_name):
                 return self._fit_type(value, type_name, schema, depth)
         real = [t for t in types if t != "null"]
+        if value is _MISSING and len(real) < len(types):
+            return None
         return self._fit_type(_MISSING, real[0], schema, depth) if real else None
 
     def _fit_branches(self, value: Any, branches: list[Any], depth: int) -> Any:
@@ -95,6 +97,8 @@ class _Fitter:
                 if any(isinstance(n, str) and _fits_type(value, n) for n in names):
                     return self.fit(value, branch, depth)
         non_null = [b for b in resolved if b.get("type") != "null"]
+        if value is _MISSING and len(non_null) < len(resolved):
+            return None  # A missing nullable value: null says "nothing to say".
         return self.fit(value, (non_null or resolved)[0], depth)
 
     def _guess(self, schema: dict[str, Any], depth: int) -> Any:
