@@ -5,9 +5,9 @@ classifier, as with `json_mode`). Under a `json_schema` response format the answ
 fitted to the schema, keeping every value that fits: properties the schema lacks are
 dropped when it forbids extra ones, missing required ones are generated, a value of the
 wrong type is replaced; a missing nullable value is null. A free-text answer (a worker's)
-becomes a generated instance whose first generated string carries the text. Local `$ref`s (`#/$defs/...`, what pydantic emits),
-`anyOf`/`oneOf`, `enum`, `const`, type lists, `minItems`/`maxItems` and numeric bounds are
-understood; `pattern` and `format` are not.
+becomes a generated instance whose first generated string carries the text. Local `$ref`s
+(`#/$defs/...`, what pydantic emits), `anyOf`/`oneOf`, `enum`, `const`, type lists,
+`minItems`/`maxItems` and numeric bounds are understood; `pattern` and `format` are not.
 """
 
 from __future__ import annotations
@@ -120,17 +120,23 @@ class _Fitter:
             maximum = schema.get("maxLength")
             return text[:maximum] if isinstance(maximum, int) else text
         if type_name in {"integer", "number"}:
-            number = value if value is not _MISSING else 0
-            low = schema.get("minimum", schema.get("exclusiveMinimum"))
-            high = schema.get("maximum", schema.get("exclusiveMaximum"))
-            if isinstance(low, int | float) and number < low:
-                number = low + (1 if "exclusiveMinimum" in schema else 0)
-            if isinstance(high, int | float) and number > high:
-                number = high - (1 if "exclusiveMaximum" in schema else 0)
-            return int(number) if type_name == "integer" else number
+            return self._fit_number(value, type_name, schema)
         if type_name == "boolean":
             return value if value is not _MISSING else True
         return None
+
+    @staticmethod
+    def _fit_number(value: Any, type_name: str, schema: dict[str, Any]) -> Any:
+        number = value if value is not _MISSING else 0
+        for key, step in (("minimum", 0), ("exclusiveMinimum", 1)):
+            low = schema.get(key)
+            if isinstance(low, int | float) and (number < low or (step and number == low)):
+                number = low + step
+        for key, step in (("maximum", 0), ("exclusiveMaximum", 1)):
+            high = schema.get(key)
+            if isinstance(high, int | float) and (number > high or (step and number == high)):
+                number = high - step
+        return int(number) if type_name == "integer" else number
 
     def _fit_object(self, value: dict[str, Any], schema: dict[str, Any], depth: int) -> Any:
         properties = schema.get("properties")

@@ -116,3 +116,19 @@ def test_type_lists_consts_and_booleans() -> None:
     fitted = json.loads(structured_answer('{"passed": "yes", "score": 0.1, "version": 1}', schema))
 
     assert fitted == {"passed": True, "score": 0.5, "version": 2}
+
+
+def test_numbers_respect_inclusive_and_exclusive_bounds() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "low": {"type": "integer", "exclusiveMinimum": 3},
+            "high": {"type": "integer", "minimum": 0, "exclusiveMaximum": 10},
+            "kept": {"type": "integer", "minimum": 0, "maximum": 10},
+        },
+        "required": ["low", "high", "kept"],
+    }
+
+    fitted = json.loads(structured_answer('{"low": 3, "high": 10, "kept": 7}', schema))
+
+    assert fitted == {"low": 4, "high": 9, "kept": 7}
