@@ -15,8 +15,7 @@ from typing import Any, Self, cast
 
 import openai
 import structlog
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage
 from pydantic import SecretStr
 
@@ -24,6 +23,7 @@ from agent.config import Settings
 from agent.contract.tools import ToolCall
 from agent.llm.errors import LLMStreamCutError
 from agent.llm.pricing import PriceTable
+from agent.llm.tool_calls import ToolCallAssembler, message_tool_calls
 from agent.llm.types import LLMRequest, LLMResponse, Usage, estimated_output_tokens
 from agent.observability.llm import LLMCallObservation
 
@@ -76,68 +76,6 @@ def _estimated_usage(request: LLMRequest, content: str, tool_calls: list[ToolCal
         output_tokens=estimated_output_tokens(content, tool_calls),
         estimated=True,
     )
-
-
-def _message_tool_calls(message: ChatCompletionMessage) -> list[ToolCall]:
-    """The function calls of a non-streaming answer (other call kinds are not offered)."""
-    calls: list[ToolCall] = []
-    for call in message.tool_calls or []:
-        function = getattr(call, "function", None)
-        if call.type != "function" or function is None:
-            continue
-        calls.append(
-            ToolCall(id=call.id, function_name=function.name, arguments=function.arguments or "")
-        )
-    return calls
-
-
-class _ToolCallAssembler:
-    """Rebuilds streamed `tool_calls` deltas into whole calls, as OpenAI sends them.
-
-    Each call is keyed by its `index`: the first delta of a call carries its `id` and
-    `function.name` (and usually empty arguments), later ones only `function.arguments`
-    fragments, which are concatenated in order. Calls come out ordered by index.
-    """
-
-    def __init__(self) -> None:
-        self._ids: dict[int, str] = {}
-        self._names: dict[int, str] = {}
-        self._arguments: dict[int, list[str]] = {}
-
-    def add(self, delta: ChoiceDeltaToolCall) -> None:
-        """Take one delta of one call."""
-        index = self._index_of(delta)
-        fragments = self._arguments.setdefault(index, [])
-        if delta.id and index not in self._ids:
-            self._ids[index] = delta.id
-        function = delta.function
-        if function is not None:
-            if function.name and index not in self._names:
-                self._names[index] = function.name
-            if function.arguments:
-                fragments.append(function.arguments)
-
-    def _index_of(self, delta: ChoiceDeltaToolCall) -> int:
-        # OpenAI always sends `index`; some compatible servers omit it: there a delta with
-        # a new id starts the next call and one without continues the last.
-        index: int | None = delta.index
-        if index is not None:
-            return index
-        last = max(self._arguments, default=-1)
-        if last < 0 or (delta.id and delta.id != self._ids.get(last)):
-            return last + 1
-        return last
-
-    def calls(self) -> list[ToolCall]:
-        """The calls assembled so far (the last one may still be partial)."""
-        return [
-            ToolCall(
-                id=self._ids.get(index, ""),
-                function_name=self._names.get(index, ""),
-                arguments="".join(self._arguments[index]),
-            )
-            for index in sorted(self._arguments)
-        ]
 
 
 class LLMClient:
@@ -259,7 +197,7 @@ class LLMClient:
         )
         choice = completion.choices[0] if completion.choices else None
         content = (choice.message.content or "") if choice is not None else ""
-        tool_calls = _message_tool_calls(choice.message) if choice is not None else []
+        tool_calls = message_tool_calls(choice.message) if choice is not None else []
         usage = _usage_from(completion.usage) or _estimated_usage(request, content, tool_calls)
         model = completion.model or request.model
         response = LLMResponse(
@@ -330,7 +268,7 @@ class LLMStream:
         self._sdk_stream: openai.AsyncStream[ChatCompletionChunk] | None = None
         self._iterator: AsyncIterator[str] | None = None
         self._parts: list[str] = []
-        self._tool_calls = _ToolCallAssembler()
+        self._tool_calls = ToolCallAssembler()
         self._usage: Usage | None = None
         self._model: str = request.model
         self._finish_reason: str | None = None
