@@ -20,10 +20,11 @@ from openai.types.completion_usage import CompletionUsage
 from pydantic import SecretStr
 
 from agent.config import Settings
+from agent.contract.tools import ToolCall
 from agent.llm.errors import LLMStreamCutError
 from agent.llm.pricing import PriceTable
-from agent.llm.tokens import count_message_tokens, count_tokens
-from agent.llm.types import LLMRequest, LLMResponse, Usage
+from agent.llm.tool_calls import ToolCallAssembler, message_tool_calls
+from agent.llm.types import LLMRequest, LLMResponse, Usage, estimated_output_tokens
 from agent.observability.llm import LLMCallObservation
 
 logger = structlog.get_logger(__name__)
@@ -69,10 +70,10 @@ def _usage_from(usage: CompletionUsage | None) -> Usage | None:
     return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
 
 
-def _estimated_usage(request: LLMRequest, content: str) -> Usage:
+def _estimated_usage(request: LLMRequest, content: str, tool_calls: list[ToolCall]) -> Usage:
     return Usage(
-        input_tokens=count_message_tokens(m.content for m in request.messages),
-        output_tokens=count_tokens(content),
+        input_tokens=request.estimated_input_tokens(),
+        output_tokens=estimated_output_tokens(content, tool_calls),
         estimated=True,
     )
 
@@ -156,13 +157,17 @@ class LLMClient:
     def _params(self, request: LLMRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [m.to_openai() for m in request.messages],
         }
+        if request.tools:
+            params["tools"] = request.openai_tools()
         if request.max_tokens is not None:
             params["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             params["temperature"] = request.temperature
-        if request.json_mode:
+        if request.response_format is not None:
+            params["response_format"] = request.response_format.to_openai()
+        elif request.json_mode:
             params["response_format"] = {"type": "json_object"}
         headers: dict[str, str] = {}
         if request.role is not None:
@@ -192,7 +197,8 @@ class LLMClient:
         )
         choice = completion.choices[0] if completion.choices else None
         content = (choice.message.content or "") if choice is not None else ""
-        usage = _usage_from(completion.usage) or _estimated_usage(request, content)
+        tool_calls = message_tool_calls(choice.message) if choice is not None else []
+        usage = _usage_from(completion.usage) or _estimated_usage(request, content, tool_calls)
         model = completion.model or request.model
         response = LLMResponse(
             content=content,
@@ -200,6 +206,7 @@ class LLMClient:
             cost_usd=self.cost(request.model, model, usage),
             model=model,
             finish_reason=choice.finish_reason if choice is not None else None,
+            tool_calls=tool_calls,
         )
         logger.debug(
             "llm_call_completed",
@@ -208,6 +215,7 @@ class LLMClient:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cost_usd=response.cost_usd,
+            tool_calls=len(tool_calls),
             seconds=round(time.perf_counter() - started, 3),
         )
         return response
@@ -245,6 +253,9 @@ class LLMClient:
 class LLMStream:
     """One streaming completion: yields text deltas, then holds the final `LLMResponse`.
 
+    Streamed `tool_calls` deltas are not yielded: they are assembled by index and the final
+    (or partial) response carries the whole calls in `tool_calls`.
+
     Leaving the `async with` block (normally, on error, or on `CancelledError`) closes the
     HTTP stream. A stream that ends without a `finish_reason` raises `LLMStreamCutError`
     (retryable). Usage is the provider's final usage chunk (`stream_options.include_usage`),
@@ -257,6 +268,7 @@ class LLMStream:
         self._sdk_stream: openai.AsyncStream[ChatCompletionChunk] | None = None
         self._iterator: AsyncIterator[str] | None = None
         self._parts: list[str] = []
+        self._tool_calls = ToolCallAssembler()
         self._usage: Usage | None = None
         self._model: str = request.model
         self._finish_reason: str | None = None
@@ -304,6 +316,9 @@ class LLMStream:
                     continue
                 if choice.finish_reason is not None:
                     self._finish_reason = choice.finish_reason
+                for call_delta in choice.delta.tool_calls or []:
+                    self._observation.delta()
+                    self._tool_calls.add(call_delta)
                 if choice.delta.content:
                     self._observation.delta()
                     self._parts.append(choice.delta.content)
@@ -318,6 +333,7 @@ class LLMStream:
             input_tokens=self._response.usage.input_tokens,
             output_tokens=self._response.usage.output_tokens,
             cost_usd=self._response.cost_usd,
+            tool_calls=len(self._response.tool_calls),
         )
 
     @property
@@ -327,13 +343,15 @@ class LLMStream:
 
     def _build(self, finish_reason: str | None) -> LLMResponse:
         text = self.text
-        usage = self._usage or _estimated_usage(self._request, text)
+        tool_calls = self._tool_calls.calls()
+        usage = self._usage or _estimated_usage(self._request, text, tool_calls)
         return LLMResponse(
             content=text,
             usage=usage,
             cost_usd=self._client.cost(self._request.model, self._model, usage),
             model=self._model,
             finish_reason=finish_reason,
+            tool_calls=tool_calls,
         )
 
     @property

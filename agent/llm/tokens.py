@@ -8,7 +8,9 @@ simulator to report `usage`, so simulated usage and estimated usage agree exactl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 CHARS_PER_TOKEN = 4
 """Average characters per token assumed by the estimate."""
@@ -36,3 +38,18 @@ def count_message_tokens(contents: Iterable[str]) -> int:
         The summed estimate of every message.
     """
     return sum(count_tokens(content) for content in contents)
+
+
+def tool_definition_text(definition: Mapping[str, Any]) -> str:
+    """The text of one offered tool that counts as input: its definition as compact JSON.
+
+    Keys are sorted so the client (which builds the definition) and the simulator (which
+    parses it back) count the same text.
+
+    Args:
+        definition: One entry of a request's `tools` (`{"type": "function", ...}`).
+
+    Returns:
+        `json.dumps(definition, sort_keys=True, separators=(",", ":"))`.
+    """
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"))

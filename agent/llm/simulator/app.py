@@ -30,6 +30,7 @@ from agent.llm.simulator.config import SimulatorConfig
 from agent.llm.simulator.directives import Directives, Fault, parse_directives
 from agent.llm.simulator.faults import FaultCounter
 from agent.llm.simulator.ledger import ServedLedger
+from agent.llm.simulator.messages import Message, parse_message, parse_tools, response_schema
 from agent.llm.simulator.openai_errors import (
     MS_PER_SECOND,
     bad_request,
@@ -37,7 +38,7 @@ from agent.llm.simulator.openai_errors import (
     fault_response,
 )
 from agent.llm.simulator.responder import (
-    Message,
+    JSON_ROLES,
     answer,
     conversation_key,
     detect_role,
@@ -45,7 +46,8 @@ from agent.llm.simulator.responder import (
     request_seed,
 )
 from agent.llm.simulator.stats import SimulatorStats
-from agent.llm.tokens import CHARS_PER_TOKEN, count_message_tokens, count_tokens
+from agent.llm.simulator.turn import TurnRequest, take_turn
+from agent.llm.tokens import count_message_tokens
 
 logger = structlog.get_logger(__name__)
 
@@ -54,16 +56,6 @@ TASK_HEADER = "x-agent-task"
 MODEL_OWNER = "agent-simulator"
 
 HTTP_TOO_MANY_REQUESTS = 429
-FINISH_STOP = "stop"
-FINISH_LENGTH = "length"
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
 
 
 class Simulator:
@@ -105,11 +97,10 @@ class Simulator:
             return bad_request("you must provide a model parameter", param="model")
         if not isinstance(raw_messages, list) or not raw_messages:
             return bad_request("'messages' must be a non-empty array", param="messages")
-        messages = [
-            Message(role=str(m.get("role", "user")), content=_content_text(m.get("content")))
-            for m in raw_messages
-            if isinstance(m, dict)
-        ]
+        messages = [parse_message(m) for m in raw_messages if isinstance(m, dict)]
+        tools = parse_tools(payload.get("tools"))
+        if isinstance(tools, str):
+            return bad_request(tools, param="tools")
         verdict = self.trouble.judge()
         if verdict.status is not None:
             return _trouble_response(verdict)
@@ -123,12 +114,15 @@ class Simulator:
             return fault_response(fault, directives, self.config)
 
         seed = request_seed(model, role, messages)
-        input_tokens = count_message_tokens(contents)
+        input_tokens = count_message_tokens(
+            [text for m in messages for text in m.token_texts()] + list(tools.definition_texts)
+        )
         output_tokens = directives.output_tokens or self.config.output_tokens
-        if fault is Fault.INVALID_PLAN:
-            text = invalid_plan_answer(messages, directives, seed)
-        else:
-            text = answer(
+
+        def role_answer() -> str:
+            if fault is Fault.INVALID_PLAN:
+                return invalid_plan_answer(messages, directives, seed)
+            return answer(
                 role,
                 messages,
                 directives,
@@ -136,21 +130,29 @@ class Simulator:
                 output_tokens=output_tokens,
                 input_tokens=input_tokens,
             )
-        finish_reason = FINISH_STOP
+
         limit = payload.get("max_completion_tokens") or payload.get("max_tokens")
-        if isinstance(limit, int) and limit > 0 and count_tokens(text) > limit:
-            text = text[: limit * CHARS_PER_TOKEN]
-            finish_reason = FINISH_LENGTH
+        turn = take_turn(
+            TurnRequest(
+                messages=messages,
+                conversation=conversation_key(model, role, messages),
+                answer=role_answer,
+                answers_json=role in JSON_ROLES,
+                offers_tools=bool(tools.names) and payload.get("tool_choice") != "none",
+                schema=response_schema(payload.get("response_format")),
+                max_tokens=limit if isinstance(limit, int) else None,
+            )
+        )
         stream_options = payload.get("stream_options") or {}
         ttft_ms = directives.ttft_ms if directives.ttft_ms is not None else self.config.ttft_ms
         completion = Completion(
             completion_id=f"chatcmpl-sim{seed:016x}",
             created=int(time.time()),
             model=model,
-            text=text,
-            finish_reason=finish_reason,
+            text=turn.text,
+            finish_reason=turn.finish_reason,
             prompt_tokens=input_tokens,
-            completion_tokens=count_tokens(text),
+            completion_tokens=turn.completion_tokens,
             stream=payload.get("stream") is True,
             include_usage=isinstance(stream_options, dict)
             and stream_options.get("include_usage") is True
@@ -163,6 +165,7 @@ class Simulator:
             truncate=fault is Fault.TRUNCATE,
             task=request.headers.get(TASK_HEADER),
             headers=tuple(rate_limit_headers(verdict).items()),
+            tool_calls=turn.tool_calls,
         )
         if fault is not None:
             logger.info("sim_fault", fault=fault, role=role)

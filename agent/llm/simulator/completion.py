@@ -1,7 +1,9 @@
 """One simulated completion and the ASGI response that sends it (JSON or SSE).
 
 The response paces tokens at the completion's `tps`, waits `ttft_s` first, and plays the
-hang, cut and truncate faults; it stops as soon as the client goes away.
+hang, cut and truncate faults; it stops as soon as the client goes away. A completion
+either answers text or asks for tool calls (`finish_reason: "tool_calls"`, content null);
+the SSE events of either are built in `sse.py`.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from agent.llm.simulator.ledger import ServedLedger
+from agent.llm.simulator.messages import SimToolCall
+from agent.llm.simulator.sse import SSEEvent, StreamFraming, stream_events
 from agent.llm.simulator.stats import SimulatorStats
-from agent.llm.tokens import CHARS_PER_TOKEN
 
 logger = structlog.get_logger(__name__)
 
 SYSTEM_FINGERPRINT = "fp_simulator"
 UNLIMITED_TPS_BATCH_TOKENS = 256
-"""Tokens per SSE event when `tps` is 0 (as fast as possible)."""
+"""Tokens per SSE write when `tps` is 0 (as fast as possible)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Completion:
     """The `X-Agent-Task` header: whose served tokens this completion counts as."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra response headers (e.g. `x-ratelimit-remaining-requests` under a limit)."""
+    tool_calls: tuple[SimToolCall, ...] = ()
+    """The calls this turn asks for (then `text` is empty and the content null)."""
 
     def usage(self) -> dict[str, int]:
         """The OpenAI `usage` object."""
@@ -72,12 +77,22 @@ class Completion:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": self.text, "refusal": None},
+                    "message": self._message(),
                     "logprobs": None,
                     "finish_reason": self.finish_reason,
                 }
             ],
             "usage": self.usage(),
+        }
+
+    def _message(self) -> dict[str, Any]:
+        if not self.tool_calls:
+            return {"role": "assistant", "content": self.text, "refusal": None}
+        return {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call.wire() for call in self.tool_calls],
+            "refusal": None,
         }
 
     def generation_seconds(self) -> float:
@@ -158,13 +173,21 @@ class CompletionResponse(Response):
         await send({"type": "http.response.body", "body": body})
         self.ledger.sent(c.task, c.completion_tokens)
 
-    def _chunk_prefix(self) -> str:
+    def _framing(self) -> StreamFraming:
         c = self.completion
-        return (
-            f'data: {{"id":"{c.completion_id}","object":"chat.completion.chunk",'
-            f'"created":{c.created},"model":{json.dumps(c.model)},'
-            f'"system_fingerprint":"{SYSTEM_FINGERPRINT}","choices":['
+        return StreamFraming(
+            completion_id=c.completion_id,
+            created=c.created,
+            model=c.model,
+            system_fingerprint=SYSTEM_FINGERPRINT,
+            include_usage=c.include_usage,
         )
+
+    def _per_write(self) -> int:
+        c = self.completion
+        if c.tps > 0:
+            return max(1, math.ceil(c.tps * c.event_interval_s))
+        return UNLIMITED_TPS_BATCH_TOKENS
 
     async def _send_stream(self, send: Send, disconnected: asyncio.Event) -> None:
         c = self.completion
@@ -174,49 +197,17 @@ class CompletionResponse(Response):
         )
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await asyncio.sleep(c.ttft_s)
-        prefix = self._chunk_prefix()
-        usage_null = ',"usage":null' if c.include_usage else ""
-        content_open = '{"index":0,"delta":{"content":'
-        content_close = '},"logprobs":null,"finish_reason":null}]' + usage_null + "}\n\n"
-        role_event = (
-            prefix
-            + '{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,'
-            + '"finish_reason":null}]'
-            + usage_null
-            + "}\n\n"
-        )
-        text = c.text
-        n_tokens = math.ceil(len(text) / CHARS_PER_TOKEN)
-        if c.tps > 0:
-            per_event = max(1, math.ceil(c.tps * c.event_interval_s))
-        else:
-            per_event = UNLIMITED_TPS_BATCH_TOKENS
-        cut_at = n_tokens // 2 if c.cut or c.truncate else None
+        framing = self._framing()
+        per_write = self._per_write()
+        n_tokens = c.completion_tokens
+        cut_at = n_tokens // 2 if (c.cut or c.truncate) and n_tokens else None
+        events = stream_events(framing, c.text, c.tool_calls, per_write, cut_at)
         loop = asyncio.get_running_loop()
         start = loop.time()
-        pending = role_event
         sent = 0
+        index = 0
         self.ledger.started(c.task, c.prompt_tokens)
-        while sent < n_tokens:
-            if disconnected.is_set():
-                self.ledger.unfinished(c.task)
-                return
-            upto = min(n_tokens, sent + per_event)
-            if cut_at is not None and upto > cut_at:
-                upto = cut_at
-            if upto > sent:
-                if c.tps > 0:
-                    delay = start + (upto - 1) / c.tps - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                piece = text[sent * CHARS_PER_TOKEN : upto * CHARS_PER_TOKEN]
-                pending += prefix + content_open + json.dumps(piece) + content_close
-                await send(
-                    {"type": "http.response.body", "body": pending.encode(), "more_body": True}
-                )
-                self.ledger.sent(c.task, upto - sent)
-                pending = ""
-                sent = upto
+        while index < len(events) or (cut_at is not None and sent >= cut_at):
             if cut_at is not None and sent >= cut_at:
                 logger.info("sim_stream_cut", tokens_sent=sent, tokens_total=n_tokens)
                 if c.truncate:
@@ -224,16 +215,40 @@ class CompletionResponse(Response):
                 self.ledger.unfinished(c.task)
                 # Returning without finishing makes uvicorn drop the connection mid-stream.
                 return
-        tail = (
-            pending
-            + prefix
-            + '{"index":0,"delta":{},"logprobs":null,"finish_reason":'
-            + json.dumps(c.finish_reason)
-            + "}]"
-            + usage_null
-            + "}\n\n"
-        )
+            if disconnected.is_set():
+                self.ledger.unfinished(c.task)
+                return
+            batch, index = _next_write(events, index, per_write, sent, cut_at)
+            tokens = sum(event.tokens for event in batch)
+            if tokens and c.tps > 0:
+                delay = start + (sent + tokens - 1) / c.tps - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            body = "".join(event.data for event in batch).encode()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            if tokens:
+                self.ledger.sent(c.task, tokens)
+            sent += tokens
+        tail = framing.finish_event(c.finish_reason)
         if c.include_usage:
-            tail += prefix + '],"usage":' + json.dumps(c.usage()) + "}\n\n"
+            tail += framing.usage_event(c.usage())
         tail += "data: [DONE]\n\n"
         await send({"type": "http.response.body", "body": tail.encode(), "more_body": False})
+
+
+def _next_write(
+    events: Sequence[SSEEvent], index: int, per_write: int, sent: int, cut_at: int | None
+) -> tuple[list[SSEEvent], int]:
+    """The events of the next write: up to `per_write` tokens, never past `cut_at`."""
+    batch: list[SSEEvent] = []
+    tokens = 0
+    while index < len(events):
+        event = events[index]
+        if batch and event.tokens and tokens + event.tokens > per_write:
+            break
+        if batch and event.tokens and cut_at is not None and sent + tokens + event.tokens > cut_at:
+            break
+        batch.append(event)
+        tokens += event.tokens
+        index += 1
+    return batch, index

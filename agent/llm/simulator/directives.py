@@ -1,7 +1,13 @@
-"""Directives: `[name=value]` markers anywhere in a request's messages steer the simulator."""
+"""Directives: `[name=value]` markers anywhere in a request's messages steer the simulator.
+
+Tool directives take JSON arguments, so they have their own parser: `[tool=server.tool
+{"a": 1}]` (arguments optional, `{}` by default) and `[tool_bad_json=server.tool]` (a call
+whose arguments are not JSON).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from enum import StrEnum
@@ -12,6 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agent.events.types import AgentRole, TaskComplexity
 
 _DIRECTIVE = re.compile(r"\[(?P<name>[a-z_]+)=(?P<value>[^\]\s]+)\]")
+_TOOL_DIRECTIVE = re.compile(r"\[tool(?P<bad>_bad_json)?=(?P<name>[A-Za-z0-9_.-]+)")
+_WHITESPACE = re.compile(r"\s*")
+_JSON = json.JSONDecoder()
+
+BAD_JSON_ARGUMENTS = '{"arguments": "cut off'
+"""The arguments of a `[tool_bad_json=...]` call: not JSON."""
+FUNCTION_NAME_SEPARATOR = "__"
+"""`server.tool` in a directive is the function `server__tool` (as `agent.contract.tools`)."""
 
 
 class Fault(StrEnum):
@@ -99,6 +113,63 @@ def parse_directives(texts: Iterable[str]) -> Directives:
     return Directives.model_validate(valid)
 
 
+class ToolDirective(BaseModel):
+    """`[tool=...]`: the model calls `function_name` with `arguments` (raw text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    function_name: str
+    arguments: str
+    start: int
+    end: int
+    """The directive's span in its text."""
+
+
+def _function_name(name: str) -> str:
+    server, dot, tool = name.partition(".")
+    return f"{server}{FUNCTION_NAME_SEPARATOR}{tool}" if dot else name
+
+
+def parse_tool_directives(text: str) -> list[ToolDirective]:
+    """The tool directives of one text, in order; malformed ones are ignored.
+
+    Args:
+        text: One message's content.
+
+    Returns:
+        `[tool=server.tool {json}]` calls with the JSON text as written (`{}` when omitted),
+        `[tool_bad_json=server.tool]` calls with `BAD_JSON_ARGUMENTS`.
+    """
+    found: list[ToolDirective] = []
+    for match in _TOOL_DIRECTIVE.finditer(text):
+        position = _WHITESPACE.match(text, match.end())
+        at = position.end() if position is not None else match.end()
+        arguments = "{}"
+        if match.group("bad"):
+            arguments = BAD_JSON_ARGUMENTS
+        elif at < len(text) and text[at] == "{":
+            try:
+                _, after = _JSON.raw_decode(text, at)
+            except json.JSONDecodeError:
+                continue
+            arguments = text[at:after]
+            position = _WHITESPACE.match(text, after)
+            at = position.end() if position is not None else after
+        if at >= len(text) or text[at] != "]":
+            continue
+        found.append(
+            ToolDirective(
+                function_name=_function_name(match.group("name")),
+                arguments=arguments,
+                start=match.start(),
+                end=at + 1,
+            )
+        )
+    return found
+
+
 def strip_directives(text: str) -> str:
-    """Return `text` without its directive markers."""
+    """Return `text` without its directive markers (tool directives included)."""
+    for directive in reversed(parse_tool_directives(text)):
+        text = text[: directive.start] + text[directive.end :]
     return _DIRECTIVE.sub("", text)

@@ -11,7 +11,7 @@ import json
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 from agent.events.types import AgentRole, TaskComplexity
 from agent.llm.simulator.directives import (
@@ -20,6 +20,7 @@ from agent.llm.simulator.directives import (
     PlanShape,
     strip_directives,
 )
+from agent.llm.simulator.messages import Message as Message
 from agent.llm.tokens import CHARS_PER_TOKEN
 
 GOAL_LINE = re.compile(r"^\s*goal\s*:\s*(?P<goal>.+)$", re.IGNORECASE | re.MULTILINE)
@@ -36,6 +37,9 @@ ROLE_KEYWORDS: tuple[tuple[AgentRole, tuple[str, ...]], ...] = (
     (AgentRole.VERIFIER, ("verifier",)),
     (AgentRole.PLANNER, ("planner",)),
 )
+
+JSON_ROLES = frozenset({AgentRole.PLANNER, AgentRole.VERIFIER, AgentRole.CLASSIFIER})
+"""Roles whose answer callers parse as JSON."""
 
 MIN_DERIVED_MILESTONES = 2
 MAX_DERIVED_MILESTONES = 8
@@ -79,14 +83,6 @@ _VOCABULARY_TEXT = (
 VOCABULARY = tuple(_VOCABULARY_TEXT.split())
 
 
-@dataclass(frozen=True)
-class Message:
-    """One chat message as the simulator sees it."""
-
-    role: str
-    content: str
-
-
 def detect_role(header: str | None, messages: Sequence[Message]) -> AgentRole:
     """Find the calling agent: the `X-Agent-Role` header, else keywords of the system prompt.
 
@@ -109,10 +105,20 @@ def detect_role(header: str | None, messages: Sequence[Message]) -> AgentRole:
     return AgentRole.WORKER
 
 
+def _canonical(message: Message) -> list[Any]:
+    # Tool fields join only when present, so plain conversations keep their seeds.
+    canonical: list[Any] = [message.role, message.content]
+    if message.tool_calls:
+        canonical.append([[c.id, c.name, c.arguments] for c in message.tool_calls])
+    if message.tool_call_id is not None:
+        canonical.append(message.tool_call_id)
+    return canonical
+
+
 def request_seed(model: str, role: AgentRole, messages: Sequence[Message]) -> int:
     """Hash a request into the seed of its answer."""
     canonical = json.dumps(
-        [model, role.value, [[m.role, m.content] for m in messages]], separators=(",", ":")
+        [model, role.value, [_canonical(m) for m in messages]], separators=(",", ":")
     )
     return int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
 

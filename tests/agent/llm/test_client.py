@@ -17,7 +17,7 @@ from agent.llm.errors import LLMErrorType, LLMStreamCutError, to_application_err
 from agent.llm.pricing import PriceTable
 from agent.llm.simulator.server import SimulatorServer
 from agent.llm.tokens import count_message_tokens, count_tokens
-from agent.llm.types import ChatMessage, LLMRequest
+from agent.llm.types import ChatMessage, JsonSchemaFormat, LLMRequest
 
 
 def make_request(
@@ -85,6 +85,45 @@ async def test_role_header_selects_the_simulated_agent(llm_client: LLMClient) ->
 
     plan = json.loads(response.content)
     assert [m["key"] for m in plan["milestones"]] == ["m1", "m2", "m3", "m4", "m5"]
+
+
+async def test_response_format_schema_is_sent_and_wins_over_json_mode(
+    llm_client: LLMClient,
+) -> None:
+    # A plan schema that drops title/description and adds a `tools` list per milestone.
+    milestone = {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string"},
+            "depends_on": {"type": "array", "items": {"type": "string"}},
+            "tools": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["key", "depends_on", "tools"],
+        "additionalProperties": False,
+    }
+    schema = {
+        "type": "object",
+        "properties": {"milestones": {"type": "array", "items": milestone}},
+        "required": ["milestones"],
+        "additionalProperties": False,
+    }
+    request = make_request("[milestones=2] [plan=sequential]", role=AgentRole.PLANNER)
+    request = request.model_copy(
+        update={
+            "json_mode": True,
+            "response_format": JsonSchemaFormat(name="plan", json_schema=schema),
+        }
+    )
+
+    response = await llm_client.complete(request)
+
+    plan = json.loads(response.content)
+    assert plan == {
+        "milestones": [
+            {"key": "m1", "depends_on": [], "tools": []},
+            {"key": "m2", "depends_on": ["m1"], "tools": []},
+        ]
+    }
 
 
 async def test_unknown_model_has_unknown_cost(llm_client: LLMClient) -> None:

@@ -7,8 +7,17 @@ from typing import Any
 import pytest
 
 from agent.events.types import AgentRole, TaskComplexity
-from agent.llm.simulator.directives import Fault, InvalidPlanKind, PlanShape, parse_directives
+from agent.llm.simulator.directives import (
+    BAD_JSON_ARGUMENTS,
+    Fault,
+    InvalidPlanKind,
+    PlanShape,
+    parse_directives,
+    parse_tool_directives,
+    strip_directives,
+)
 from agent.llm.simulator.faults import FaultCounter
+from agent.llm.simulator.messages import SimToolCall
 from agent.llm.simulator.responder import (
     Message,
     answer,
@@ -206,3 +215,52 @@ def test_fault_counter_faults_only_the_first_n_of_each_conversation() -> None:
     assert counter.should_fault("b", 2) is True
     assert counter.should_fault("c", None) is True
     assert counter.should_fault("a", 0) is False
+
+
+def test_tool_directives_parse_names_and_json_arguments() -> None:
+    text = (
+        'Goal [tool=time.get_current_time {"timezone": "UTC"}] then '
+        '[tool=docs.search {"q": "a]b", "tags": ["x", {"y": 1}]}] [tool=plain]'
+        " [tool_bad_json=time.get_current_time]"
+    )
+
+    found = parse_tool_directives(text)
+
+    assert [(d.function_name, d.arguments) for d in found] == [
+        ("time__get_current_time", '{"timezone": "UTC"}'),
+        ("docs__search", '{"q": "a]b", "tags": ["x", {"y": 1}]}'),
+        ("plain", "{}"),
+        ("time__get_current_time", BAD_JSON_ARGUMENTS),
+    ]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(BAD_JSON_ARGUMENTS)
+
+
+def test_malformed_tool_directives_are_ignored() -> None:
+    text = '[tool=a.b {"x": ] [tool=c.d {"y": 1} trailing] [tool=e.f {"z": 2}'
+
+    assert parse_tool_directives(text) == []
+
+
+def test_tool_directives_are_stripped_from_the_topic() -> None:
+    messages = msgs('Goal: plan a trip [tool=time.get_current_time {"timezone": "UTC"}] [tps=0]')
+
+    plan = json.loads(plan_answer(messages, parse_directives([m.content for m in messages]), 1))
+
+    assert plan["milestones"][0]["title"] == "Research plan a trip"
+    assert strip_directives('a [tool=x.y {"k": "v"}] b [tool_bad_json=x.y] c') == "a  b  c"
+
+
+def test_tool_fields_change_the_seed_only_when_present() -> None:
+    plain = [Message("user", "x"), Message("assistant", "")]
+    with_call = [
+        Message("user", "x"),
+        Message("assistant", "", tool_calls=(SimToolCall("call_1", "f", "{}"),)),
+    ]
+
+    assert request_seed("m", AgentRole.WORKER, plain) != request_seed(
+        "m", AgentRole.WORKER, with_call
+    )
+    assert request_seed("m", AgentRole.WORKER, [Message("user", "x")]) == request_seed(
+        "m", AgentRole.WORKER, [Message("user", "x", tool_calls=())]
+    )

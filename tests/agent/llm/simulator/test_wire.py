@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import openai
 import pytest
-import pytest_asyncio
 from openai.types.chat import ChatCompletionMessageParam
 
 from agent.llm.tokens import count_tokens
@@ -20,18 +18,6 @@ def goal(text: str = "") -> list[ChatCompletionMessageParam]:
         {"role": "system", "content": "You are a worker."},
         {"role": "user", "content": f"Goal: wire {uuid.uuid4().hex} {text}"},
     ]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def sdk(simulator_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(base_url=simulator_url, api_key="any", max_retries=0) as client:
-        yield client
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def http(simulator_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=simulator_url, timeout=10) as client:
-        yield client
 
 
 async def test_sdk_non_streaming_call_parses_with_usage(sdk: openai.AsyncOpenAI) -> None:
