@@ -14,7 +14,7 @@ NAMESPACE=${TEMPORAL_NAMESPACE:-default}
 RETENTION=${TEMPORAL_NAMESPACE_RETENTION:-168h}
 ATTEMPTS=${TEMPORAL_INIT_ATTEMPTS:-60}
 DELAY_SECONDS=${TEMPORAL_INIT_DELAY_SECONDS:-2}
-ATTRIBUTES="TaskStatus=Keyword UserId=Keyword Complexity=Keyword AwaitingHuman=Bool CostUsd=Double CurrentMilestone=Keyword"
+ATTRIBUTES="TaskStatus=Keyword UserId=Keyword Complexity=Keyword AwaitingHuman=Bool CostUsd=Double CurrentMilestone=Keyword WaitingOn=Keyword"
 
 retry() {
   what=$1
