@@ -2,7 +2,7 @@
 # One-shot: make the Temporal namespace ready for durable-agent, or fail loudly.
 #   1. wait until the frontend is SERVING;
 #   2. create the namespace if it is missing;
-#   3. register each of the task workflow's six search attributes that is missing;
+#   3. register each of the task workflow's seven search attributes that is missing;
 #   4. list them and exit non-zero naming every one that is still missing or mistyped.
 # The API and the worker only check these at start-up (agent/temporal/search_attributes.py
 # holds the same list); they wait for this job (compose: service_completed_successfully).
