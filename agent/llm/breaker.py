@@ -82,6 +82,8 @@ class CircuitBreaker:
         self._failures = 0
         self._cooldown = config.cooldown
         self._opened_at = 0.0
+        self.last_error = ""
+        """The last outage failure, named when a call is refused."""
         self._probe_done: asyncio.Event | None = None
         """Set while a probe is in flight; waiters of the half-open breaker await it."""
 
@@ -131,8 +133,9 @@ class CircuitBreaker:
         self._set(BreakerState.CLOSED)
         self._end_probe()
 
-    def record_failure(self) -> None:
+    def record_failure(self, error: str = "") -> None:
         """An outage failure: count it; open at the threshold; a failed probe reopens."""
+        self.last_error = error or self.last_error
         if self.state is BreakerState.HALF_OPEN:
             self._cooldown = min(self._cooldown * 2, self._config.max_cooldown)
             self._opened_at = self._clock()

@@ -117,10 +117,10 @@ class LLMStreamCutError(Exception):
 class CircuitOpenError(Exception):
     """The route's breaker is open: no request was sent; try again in `retry_in` seconds."""
 
-    def __init__(self, endpoint: str, model: str, retry_in: float) -> None:
+    def __init__(self, endpoint: str, model: str, retry_in: float, last_error: str = "") -> None:
         super().__init__(
-            f"circuit open for {endpoint} ({model}): the provider failed repeatedly; "
-            f"next probe in {retry_in:.1f}s"
+            f"circuit open for {endpoint} ({model}), next probe in {retry_in:.1f}s; "
+            f"last provider error: {last_error or 'unknown'}"
         )
         self.endpoint = endpoint
         self.model = model

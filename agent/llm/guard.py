@@ -80,7 +80,7 @@ class Admission:
         elif isinstance(error, asyncio.CancelledError | GeneratorExit):
             self.breaker.record_neutral()
         elif isinstance(error, Exception) and _is_outage(error):
-            self.breaker.record_failure()
+            self.breaker.record_failure(to_application_error(error).message)
         elif isinstance(error, openai.APIStatusError):
             self.breaker.record_success()  # the provider answered (429, 4xx)
         else:
@@ -141,7 +141,9 @@ class ProviderGuard:
                 project_metrics().llm_fallback_calls.labels(model, fallback).inc()
                 return fallback, fallback_breaker, model
         project_metrics().llm_breaker_refusals.labels(self._endpoint, model).inc()
-        raise CircuitOpenError(self.base_url, model, breaker.retry_in() or self._config.cooldown)
+        raise CircuitOpenError(
+            self.base_url, model, breaker.retry_in() or self._config.cooldown, breaker.last_error
+        )
 
     async def admit(self, model: str, tokens: int) -> Admission:
         """Route one call and wait for its model's capacity.

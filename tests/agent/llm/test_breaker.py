@@ -143,10 +143,13 @@ async def test_open_breaker_sends_nothing_then_its_probe_closes_it(
             with pytest.raises(openai.InternalServerError):
                 await stream_once(client)
         refused = 0
+        refusal = ""
         for _ in range(20):
-            with pytest.raises(CircuitOpenError):
+            with pytest.raises(CircuitOpenError) as caught:
                 await stream_once(client)
             refused += 1
+            caught_refusal = caught.value
+            refusal = str(caught_refusal) if refused == 1 else refusal
         sent_while_open = (await http.get("/sim/stats")).json()["requests_total"]
         await http.delete("/sim/outage")
 
@@ -161,6 +164,7 @@ async def test_open_breaker_sends_nothing_then_its_probe_closes_it(
         state = client.guard.breaker("gpt-4o-mini").state
 
     assert refused == 20
+    assert "503" in refusal
     assert sent_while_open == 3
     assert state is BreakerState.CLOSED
     endpoint = f"127.0.0.1:{breaker_simulator.port}"
