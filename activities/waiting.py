@@ -17,6 +17,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.calls import Call, call_draft
 from activities.common import find_event
+from agent.contract.waiting import (
+    PROVIDER_WAITING_SIGNAL,
+    ProviderWait,
+    call_key,
+    waiting_on_provider,
+)
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType
 from agent.repositories.events import EventDraft, EventRepository
@@ -25,11 +31,6 @@ logger = structlog.get_logger(__name__)
 
 WAITING_INDEX = "llm-waiting"
 RECOVERED_INDEX = "llm-recovered"
-
-
-def waiting_on(model: str) -> str:
-    """What a waiting task waits on, e.g. `llm:gpt-4o-mini`."""
-    return f"llm:{model}"
 
 
 async def record_waiting(
@@ -56,7 +57,7 @@ async def record_waiting(
     )
     try:
         async with db.session() as session, session.begin():
-            await EventRepository(session).append(
+            stored = await EventRepository(session).append(
                 [
                     call_draft(
                         call,
@@ -66,7 +67,7 @@ async def record_waiting(
                         agent=call.role,
                         message=message[:1000],
                         details={
-                            "waiting_on": waiting_on(call.model),
+                            "waiting_on": waiting_on_provider(call.model),
                             "endpoint": endpoint,
                             "model": call.model,
                             "since": failed_at.isoformat(),
@@ -81,6 +82,32 @@ async def record_waiting(
             )
     except Exception as exc:  # the retry matters more than its announcement
         logger.warning("llm_waiting_not_recorded", error=str(exc), task_id=str(call.task_id))
+        return
+    if stored:  # the first wait of this call: the workflow shows it (`WaitingOn`)
+        await _signal_waiting(
+            ProviderWait(
+                call=call_key(call.role, call.milestone_key),
+                model=call.model,
+                endpoint=endpoint,
+                since=failed_at,
+                next_try_at=next_try,
+                last_error=retry.message[:500],
+            )
+        )
+
+
+async def _signal_waiting(wait: ProviderWait) -> None:
+    """Tell the workflow its call waits on the provider (best effort, like the event)."""
+    info = activity.info()
+    if info.workflow_id is None:
+        return
+    try:
+        handle = activity.client().get_workflow_handle(
+            info.workflow_id, run_id=info.workflow_run_id
+        )
+        await handle.signal(PROVIDER_WAITING_SIGNAL, wait)
+    except Exception as exc:
+        logger.warning("llm_waiting_not_signalled", error=str(exc), workflow_id=info.workflow_id)
 
 
 async def recovered_draft(session: AsyncSession, call: Call, now: datetime) -> list[EventDraft]:
@@ -104,7 +131,7 @@ async def recovered_draft(session: AsyncSession, call: Call, now: datetime) -> l
             agent=call.role,
             message=f"the provider answered again after {waited:.0f}s of waiting",
             details={
-                "waiting_on": waiting_on(call.model),
+                "waiting_on": waiting_on_provider(call.model),
                 "model": call.model,
                 "since": since.isoformat(),
                 "waited_seconds": round(waited, 3),

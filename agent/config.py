@@ -37,6 +37,13 @@ class ModelPrice(BaseSettings):
     output_per_million: float = Field(ge=0)
 
 
+class ModelLimit(BaseSettings):
+    """Client-side limits of one model per worker process (None: unlimited)."""
+
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+
 class Settings(BaseSettings):
     """Service configuration, read from `AGENT_*` variables and `.env`.
 
@@ -109,6 +116,28 @@ class Settings(BaseSettings):
     )
     llm_retry_max_interval_seconds: float = Field(
         default=60.0, gt=0, description="Cap of the exponential backoff between LLM attempts."
+    )
+    llm_breaker_failure_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive outage failures of one endpoint+model that open its breaker "
+        "(each worker process).",
+    )
+    llm_breaker_cooldown_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="First wait of an open breaker before its probe call (doubles after each "
+        "failed probe, up to the retry cap).",
+    )
+    llm_fallback_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model -> model called instead while its breaker is open, e.g. "
+        '`{"gpt-4o": "gpt-4o-mini"}`.',
+    )
+    model_limits: dict[str, ModelLimit] = Field(
+        default_factory=dict,
+        description="Client-side limits per model, e.g. "
+        '`{"gpt-4o-mini": {"rpm": 500, "tpm": 200000}}` (each worker process).',
     )
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
     model_routes: dict[str, str] = Field(

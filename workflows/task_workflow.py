@@ -83,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         Totals,
     )
+    from agent.contract.waiting import PROVIDER_WAITING_SIGNAL, ProviderWait, call_key
     from agent.events.types import (
         AgentRole,
         BreakpointKind,
@@ -97,6 +98,7 @@ with workflow.unsafe.imports_passed_through():
         CURRENT_MILESTONE,
         TASK_STATUS,
         USER_ID,
+        WAITING_ON,
     )
 
 __all__ = [
@@ -116,6 +118,10 @@ a call whose model has no price ends a task with a USD limit (`cost_unknown`).""
 BREAKPOINT_TIMEOUT_PATCH = "breakpoint-timeout-ends"
 """`workflow.patched` id: a timed-out `budget_exhausted` aborts, and a default action that
 led back to the same breakpoint is not applied twice (`breakpoint_timed_out`)."""
+
+WAITING_ON_PATCH = "waiting-on-search-attribute"
+"""`workflow.patched` id: the task shows what it waits on in `WaitingOn` (`llm:<model>`
+while a call waits out a provider outage, `person` while paused at a breakpoint)."""
 
 MAX_PLAN_ATTEMPTS = 3
 """Planner answers that fail validation are asked again this many times in all."""
@@ -180,6 +186,8 @@ class TaskWorkflow:
         """Breakpoint places (`breakpoints.place`) where a timeout applied the default."""
         # The Temporal UI: search attribute values as last upserted.
         self._search_attributes: dict[str, Any] = {}
+        self._provider_waits: dict[str, ProviderWait] = {}
+        """`call_key` -> the outage that call waits out (signalled by its activity)."""
 
     @property
     def _task(self) -> TaskInput:
@@ -310,6 +318,14 @@ class TaskWorkflow:
             paused=self._pause,
             current_milestones=dag.running_in_order(self._plan, self._running),
         )
+
+    @workflow.signal(name=PROVIDER_WAITING_SIGNAL)
+    def provider_waiting(self, wait: ProviderWait) -> None:
+        """An LLM call started waiting out a provider outage: show it in `WaitingOn`."""
+        if self._stop is not None:
+            return
+        self._provider_waits[wait.call] = wait
+        self._show_waiting()
 
     # ------------------------------------------------------------------ start and plan
 
@@ -640,6 +656,7 @@ class TaskWorkflow:
                     COST_USD.name: ui.cost_value(self._totals),
                 }
             )
+            self._show_waiting()
             self._refresh_details()
             await workflow.execute_activity_method(
                 TaskActivities.pause_task,
@@ -677,6 +694,7 @@ class TaskWorkflow:
             self._resolved.add(pause.breakpoint_id)
             self._status = TaskStatus.RUNNING
             self._upsert({TASK_STATUS.name: TaskStatus.RUNNING.value, AWAITING_HUMAN.name: False})
+            self._show_waiting()
             self._refresh_details()
         if ending is not None:
             raise ending
@@ -813,6 +831,8 @@ class TaskWorkflow:
             finally:
                 if reserving:
                     self._reservations.release(cap)
+                if self._provider_waits.pop(call_key(role, milestone_key), None) is not None:
+                    self._show_waiting()
             self._totals = budget.add_usage(self._totals, out.usage)
             if reserving:
                 self._call_sizes.learn(role, data.model, out)
@@ -896,6 +916,8 @@ class TaskWorkflow:
                 CURRENT_MILESTONE.name: None,
             }
         )
+        self._provider_waits.clear()
+        self._show_waiting()
         self._refresh_details()
         await workflow.execute_local_activity_method(
             TaskActivities.finish_task,
@@ -920,6 +942,21 @@ class TaskWorkflow:
         self._search_attributes.update(values)
         if updates:
             workflow.upsert_search_attributes(updates)
+
+    def _show_waiting(self) -> None:
+        """Upsert `WaitingOn`: a person at a breakpoint, else the first provider waited on.
+
+        Histories from before `WAITING_ON_PATCH` never set it; a task that never waited
+        never unsets it either (an unset is an upsert command too).
+        """
+        value = ui.waiting_on_value(
+            paused=self._pause is not None,
+            models=[w.model for w in self._provider_waits.values()],
+        )
+        if value is None and WAITING_ON.name not in self._search_attributes:
+            return
+        if workflow.patched(WAITING_ON_PATCH):
+            self._upsert({WAITING_ON.name: value})
 
     def _update_current(self) -> None:
         """Show which milestones run now (`CurrentMilestone` and the details table)."""

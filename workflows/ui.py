@@ -17,6 +17,7 @@ from workflows.dag import MilestoneState
 
 with workflow.unsafe.imports_passed_through():
     from agent.contract.task import PauseState, Totals
+    from agent.contract.waiting import WAITING_ON_PERSON, waiting_on_provider
     from agent.events.types import BreakpointKind, TaskStatus
     from agent.temporal import (
         AWAITING_HUMAN,
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         CURRENT_MILESTONE,
         TASK_STATUS,
         USER_ID,
+        WAITING_ON,
     )
 
 DETAILS_MAX_ROWS = 30
@@ -38,7 +40,15 @@ COST_DECIMALS = 6
 
 SEARCH_ATTRIBUTE_KEYS: dict[str, SearchAttributeKey[Any]] = {
     key.name: key
-    for key in (TASK_STATUS, USER_ID, COMPLEXITY, AWAITING_HUMAN, COST_USD, CURRENT_MILESTONE)
+    for key in (
+        TASK_STATUS,
+        USER_ID,
+        COMPLEXITY,
+        AWAITING_HUMAN,
+        COST_USD,
+        CURRENT_MILESTONE,
+        WAITING_ON,
+    )
 }
 """The task workflow's search attributes by name."""
 
@@ -81,6 +91,15 @@ def cost_value(totals: Totals) -> float:
 def current_milestone_value(running: Sequence[str]) -> str | None:
     """The `CurrentMilestone` value: the running keys in plan order, or None (unset)."""
     return ",".join(running)[:CURRENT_MILESTONE_MAX_CHARS] or None
+
+
+def waiting_on_value(*, paused: bool, models: Sequence[str]) -> str | None:
+    """The `WaitingOn` value: `person` when paused, else `llm:<model>` of the first wait."""
+    if paused:
+        return WAITING_ON_PERSON
+    if models:
+        return waiting_on_provider(models[0])
+    return None
 
 
 def details_markdown(

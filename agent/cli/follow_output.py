@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.markup import escape
 
 from agent.cli.live import LiveTaskView
-from agent.cli.render import plan_table, plan_tree, render_summary
+from agent.cli.render import plan_table, plan_tree, render_summary, tokens_text
 from agent.client import TaskDetail
 from agent.client.models import StreamMessage
 from agent.client.view import TaskView
@@ -160,8 +160,7 @@ class PlainOutput:
         """The ending, totals, link and the result, then a final newline."""
         totals = detail.totals
         _write(
-            f"task {detail.id} {detail.status.value}: {totals.input_tokens} in / "
-            f"{totals.output_tokens} out tokens, ${totals.cost_usd:.4f}"
+            f"task {detail.id} {detail.status.value}: {tokens_text(totals)}, ${totals.cost_usd:.4f}"
         )
         if detail.failure_reason:
             _write(f"reason: {detail.failure_reason}")

@@ -19,7 +19,14 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from agent.cli.render import money_text, plan_rows, plan_table, status_text
+from agent.cli.render import (
+    money_text,
+    plan_rows,
+    plan_table,
+    status_text,
+    tokens_text,
+    waiting_text,
+)
 from agent.client.ids import short_id
 from agent.client.view import TaskView
 from agent.events.types import MilestoneStatus
@@ -77,11 +84,14 @@ def header(view: TaskView, temporal_link: str | None) -> RenderableType:
             (short_id(view.task_id), "bold"),
             "  ",
             status_text(view.status.value),
-            f"  ·  {totals.input_tokens} in / {totals.output_tokens} out tokens · ",
+            f"  ·  {tokens_text(totals)} · ",
             money_text(totals),
         ),
     )
     grid.add_row("goal", Text(view.goal.replace("\n", " "), no_wrap=True, overflow="ellipsis"))
+    for waiting in view.waiting.values():
+        text = Text(waiting_text(waiting), style="yellow", no_wrap=True, overflow="ellipsis")
+        grid.add_row("waiting", text)
     if temporal_link:
         grid.add_row("temporal", Text(temporal_link, overflow="fold"))
     return grid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
 from rich.markup import escape
@@ -13,7 +14,7 @@ from rich.tree import Tree
 
 from agent.client import TaskDetail
 from agent.client.models import MilestoneOut
-from agent.client.view import MilestoneState, TaskView
+from agent.client.view import MilestoneState, ProviderWaiting, TaskView
 from agent.contract.task import Totals
 from agent.events.types import TaskStatus
 
@@ -46,6 +47,28 @@ def money_text(totals: Totals) -> str:
     """A cost in USD, marked when some calls had no known price."""
     cost = f"${totals.cost_usd:.4f}"
     return f"{cost} (+unpriced)" if totals.cost_unknown else cost
+
+
+def tokens_text(totals: Totals) -> str:
+    """Tokens in and out, marked when some of them are estimates (no provider usage)."""
+    text = f"{totals.input_tokens} in / {totals.output_tokens} out tokens"
+    return f"{text} (some estimated)" if totals.estimated else text
+
+
+def clock_text(instant: str) -> str:
+    """`HH:MM:SS UTC` of an ISO timestamp (the text as it is when it is not one)."""
+    try:
+        return f"{datetime.fromisoformat(instant).astimezone(UTC):%H:%M:%S} UTC"
+    except ValueError:
+        return instant
+
+
+def waiting_text(waiting: ProviderWaiting) -> str:
+    """`waiting on provider <model> since …, next try at …, last error …`."""
+    return (
+        f"waiting on provider {waiting.model} since {clock_text(waiting.since)}, "
+        f"next try at {clock_text(waiting.next_try_at)}, last error: {waiting.last_error}"
+    )
 
 
 def status_text(status: str) -> Text:
@@ -147,7 +170,7 @@ def render_summary(detail: TaskDetail, temporal_link: str | None) -> RenderableT
     totals = detail.totals
     grid.add_row(
         "totals",
-        f"{totals.input_tokens} in / {totals.output_tokens} out tokens · {money_text(totals)}",
+        f"{tokens_text(totals)} · {money_text(totals)}",
     )
     if temporal_link:
         grid.add_row("temporal", Text(temporal_link, overflow="fold"))

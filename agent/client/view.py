@@ -57,6 +57,16 @@ class StreamState:
 
 
 @dataclass
+class ProviderWaiting:
+    """A call of the task waiting out a provider outage (from its `LLM_WAITING` event)."""
+
+    model: str
+    since: str
+    next_try_at: str
+    last_error: str
+
+
+@dataclass
 class TaskView:
     """A task's state for a live display."""
 
@@ -75,6 +85,8 @@ class TaskView:
     failure_reason: str | None = None
     plan_stale: bool = False
     """Set when the plan changed (planned, edited): the caller should re-read the task."""
+    waiting: dict[str, ProviderWaiting] = field(default_factory=dict)
+    """Calls waiting out a provider outage, by stream key, until they recover or end."""
 
     @classmethod
     def from_detail(cls, detail: TaskDetail) -> TaskView:
@@ -192,6 +204,15 @@ class TaskView:
             case EventType.LLM_COMPLETE:
                 if fresh:
                     self._add_usage(details.get("usage"), milestone)
+            case EventType.LLM_WAITING:
+                self.waiting[self._stream_key(event, key)] = ProviderWaiting(
+                    model=str(details.get("model", "")),
+                    since=str(details.get("since", "")),
+                    next_try_at=str(details.get("next_try_at", "")),
+                    last_error=str(details.get("last_error", "")),
+                )
+            case EventType.LLM_RECOVERED:
+                self.waiting.pop(self._stream_key(event, key), None)
             case _:
                 pass
         if event.type in TERMINAL_EVENTS:
@@ -201,6 +222,7 @@ class TaskView:
             self.failure_reason = reason if isinstance(reason, str) else self.failure_reason
             for stream in self.streams.values():
                 stream.active = False
+            self.waiting.clear()
 
     def _add_usage(self, usage: Any, milestone: MilestoneState | None) -> None:
         if not isinstance(usage, dict):
@@ -214,6 +236,7 @@ class TaskView:
                 "output_tokens": self.totals.output_tokens + tokens_out,
                 "cost_usd": self.totals.cost_usd + float(cost or 0.0),
                 "cost_unknown": self.totals.cost_unknown or cost is None,
+                "estimated": self.totals.estimated or usage.get("usage_source") == "estimated",
             }
         )
         if milestone is not None:

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from agent.config import Settings
 from agent.contract.tools import ToolCall
 from agent.llm.errors import LLMStreamCutError
+from agent.llm.guard import Admission, ProviderGuard
 from agent.llm.pricing import PriceTable
 from agent.llm.tool_calls import ToolCallAssembler, message_tool_calls
 from agent.llm.types import LLMRequest, LLMResponse, Usage, estimated_output_tokens
@@ -70,6 +71,11 @@ def _usage_from(usage: CompletionUsage | None) -> Usage | None:
     return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
 
 
+def _call_size(request: LLMRequest) -> int:
+    """Tokens a call may use at most (prompt plus output cap), for the tokens-per-minute limit."""
+    return request.estimated_input_tokens() + (request.max_tokens or 0)
+
+
 def _estimated_usage(request: LLMRequest, content: str, tool_calls: list[ToolCall]) -> Usage:
     return Usage(
         input_tokens=request.estimated_input_tokens(),
@@ -101,20 +107,24 @@ class LLMClient:
         base_url: str | None = None,
         api_key: SecretStr | str | None = None,
         price_table: PriceTable | None = None,
+        guard: ProviderGuard | None = None,
     ) -> None:
         """Create the client (no I/O happens until the first call).
 
         Args:
-            settings: Service settings (endpoint, key, timeouts, prices).
+            settings: Service settings (endpoint, key, timeouts, prices, breakers, limits).
             base_url: Overrides the configured base URL (tests).
             api_key: Overrides the configured key (tests).
             price_table: Prices to use; built from `settings` when omitted.
+            guard: The breakers and model limits; built from `settings` when omitted.
+                One client per worker process, so its calls share one view of the provider.
         """
         key = api_key if api_key is not None else settings.llm_api_key
         if isinstance(key, str):
             key = SecretStr(key)
         self.base_url = _resolve_base_url(settings, base_url)
         self._prices = price_table if price_table is not None else PriceTable(settings)
+        self.guard = guard if guard is not None else ProviderGuard(settings, self.base_url)
         self._openai = openai.AsyncOpenAI(
             api_key=(key.get_secret_value() if key is not None else SIMULATOR_API_KEY),
             base_url=self.base_url,
@@ -191,14 +201,22 @@ class LLMClient:
             openai.OpenAIError: Any provider or transport failure (map it with
                 `to_application_error`).
         """
+        admission = await self.guard.admit(request.model, _call_size(request))
+        if admission.model != request.model:
+            request = request.model_copy(update={"model": admission.model})
         started = time.perf_counter()
-        completion: ChatCompletion = await self._openai.chat.completions.create(
-            **self._params(request), stream=False
-        )
+        try:
+            completion: ChatCompletion = await self._openai.chat.completions.create(
+                **self._params(request), stream=False
+            )
+        except BaseException as exc:
+            admission.finished(exc)
+            raise
         choice = completion.choices[0] if completion.choices else None
         content = (choice.message.content or "") if choice is not None else ""
         tool_calls = message_tool_calls(choice.message) if choice is not None else []
         usage = _usage_from(completion.usage) or _estimated_usage(request, content, tool_calls)
+        admission.finished(None, usage.total_tokens)
         model = completion.model or request.model
         response = LLMResponse(
             content=content,
@@ -274,10 +292,29 @@ class LLMStream:
         self._finish_reason: str | None = None
         self._response: LLMResponse | None = None
         self._observation = LLMCallObservation(request, client.base_url)
+        self._admission: Admission | None = None
+
+    @property
+    def fallback_from(self) -> str | None:
+        """The model asked for, when its open breaker sent this call to a fallback model."""
+        return self._admission.fallback_from if self._admission is not None else None
 
     async def __aenter__(self) -> Self:
-        with self._observation.opening():
-            self._sdk_stream = await self._client._open_stream(self._request)
+        # The breaker and the model's limits first: nothing is sent to a dead route, and
+        # a call waits here for capacity (`CircuitOpenError` when the route is open).
+        admission = await self._client.guard.admit(self._request.model, _call_size(self._request))
+        self._admission = admission
+        if admission.model != self._request.model:
+            self._request = self._request.model_copy(update={"model": admission.model})
+            self._model = admission.model
+            self._observation = LLMCallObservation(self._request, self._client.base_url)
+        try:
+            with self._observation.opening():
+                self._sdk_stream = await self._client._open_stream(self._request)
+        except BaseException as exc:
+            admission.finished(exc)
+            raise
+        admission.observe_headers(self._sdk_stream.response.headers)
         return self
 
     async def __aexit__(
@@ -286,7 +323,10 @@ class LLMStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._observation.close(self.partial_response(), exc)
+        partial = self.partial_response()
+        self._observation.close(partial, exc)
+        if self._admission is not None:
+            self._admission.finished(exc, partial.usage.total_tokens)
         await self.aclose()
 
     async def aclose(self) -> None:

@@ -62,7 +62,7 @@ class LLMErrorType(StrEnum):
     PROVIDER_UNAVAILABLE = "LLMProviderUnavailable"
     """Transient failures outlasted the call's outage tolerance (see `agent.llm.outage`)."""
     CIRCUIT_OPEN = "LLMCircuitOpen"
-    """The endpoint's breaker is open and its probe failed: no request was sent."""
+    """The route's breaker is open (`agent.llm.breaker`): no request was sent."""
 
 
 NON_RETRYABLE_ERROR_TYPES: frozenset[str] = frozenset(
@@ -112,6 +112,19 @@ class LLMStreamCutError(Exception):
     def __init__(self, received_chars: int) -> None:
         super().__init__(f"LLM stream ended before completion after {received_chars} characters")
         self.received_chars = received_chars
+
+
+class CircuitOpenError(Exception):
+    """The route's breaker is open: no request was sent; try again in `retry_in` seconds."""
+
+    def __init__(self, endpoint: str, model: str, retry_in: float, last_error: str = "") -> None:
+        super().__init__(
+            f"circuit open for {endpoint} ({model}), next probe in {retry_in:.1f}s; "
+            f"last provider error: {last_error or 'unknown'}"
+        )
+        self.endpoint = endpoint
+        self.model = model
+        self.retry_in = retry_in
 
 
 def parse_retry_after(headers: Any, now: datetime | None = None) -> timedelta | None:
@@ -204,6 +217,13 @@ def to_application_error(exc: Exception) -> ApplicationError:
         return ApplicationError(f"LLM call timed out: {exc}", type=LLMErrorType.TIMEOUT)
     if isinstance(exc, _CONNECTION_ERRORS):
         return ApplicationError(f"LLM connection failed: {exc}", type=LLMErrorType.CONNECTION_ERROR)
+    if isinstance(exc, CircuitOpenError):
+        return ApplicationError(
+            str(exc),
+            {"endpoint": exc.endpoint, "model": exc.model},
+            type=LLMErrorType.CIRCUIT_OPEN,
+            next_retry_delay=timedelta(seconds=max(exc.retry_in, 0.001)),
+        )
     if isinstance(exc, LLMStreamCutError):
         return ApplicationError(str(exc), type=LLMErrorType.STREAM_CUT)
     if isinstance(exc, openai.APIResponseValidationError):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from agent.events.types import AgentActivityEvent, EventType
 
@@ -59,6 +59,38 @@ class ProjectMetrics:
             "agent_llm_call_duration_seconds",
             "Duration of LLM calls by model and outcome.",
             ["model", "outcome"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        # Provider guard (worker, `agent.llm.guard`): breakers, fallbacks, model limits.
+        self.llm_breaker_state = Gauge(
+            "agent_llm_breaker_state",
+            "Circuit breaker of an endpoint and model: 0 closed, 1 half-open (probing), 2 open.",
+            ["endpoint", "model"],
+            registry=r,
+        )
+        self.llm_breaker_transitions = Counter(
+            "agent_llm_breaker_transitions",
+            "Circuit breaker transitions by the state entered (closed, half_open, open).",
+            ["endpoint", "model", "state"],
+            registry=r,
+        )
+        self.llm_breaker_refusals = Counter(
+            "agent_llm_breaker_refusals",
+            "LLM calls not sent because the model's breaker was open (retried later).",
+            ["endpoint", "model"],
+            registry=r,
+        )
+        self.llm_fallback_calls = Counter(
+            "agent_llm_fallback_calls",
+            "LLM calls sent to the fallback model while the model's breaker was open.",
+            ["model", "fallback"],
+            registry=r,
+        )
+        self.llm_limit_wait_seconds = Histogram(
+            "agent_llm_limit_wait_seconds",
+            "Time LLM calls waited in line for their model's client-side limits.",
+            ["model"],
             buckets=CALL_BUCKETS,
             registry=r,
         )

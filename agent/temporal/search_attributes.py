@@ -1,8 +1,8 @@
 """The task workflow's custom search attributes and the one policy for having them.
 
 Search attributes make tasks legible in the Temporal UI (filter by status, user,
-complexity, whether a person is needed, cost, current milestone), and the API starts every
-task with them, so a namespace without them cannot run tasks at all.
+complexity, whether a person is needed, cost, current milestone, what it waits on), and the
+API starts every task with them, so a namespace without them cannot run tasks at all.
 
 The policy: whoever owns the Temporal server registers them (`ensure_search_attributes`:
 `agent up` on a configured cluster, the tests, and the deploy's temporal-init job with the
@@ -33,6 +33,8 @@ COMPLEXITY = SearchAttributeKey.for_keyword("Complexity")
 AWAITING_HUMAN = SearchAttributeKey.for_bool("AwaitingHuman")
 COST_USD = SearchAttributeKey.for_float("CostUsd")
 CURRENT_MILESTONE = SearchAttributeKey.for_keyword("CurrentMilestone")
+WAITING_ON = SearchAttributeKey.for_keyword("WaitingOn")
+"""What a task waits on: `llm:<model>` (a provider outage), `person` (a breakpoint), unset."""
 
 SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     TASK_STATUS.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -41,6 +43,7 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     AWAITING_HUMAN.name: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
     COST_USD.name: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
     CURRENT_MILESTONE.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    WAITING_ON.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 """Custom search attributes of `TaskWorkflow`: name -> indexed value type."""
 

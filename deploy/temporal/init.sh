@@ -2,7 +2,7 @@
 # One-shot: make the Temporal namespace ready for durable-agent, or fail loudly.
 #   1. wait until the frontend is SERVING;
 #   2. create the namespace if it is missing;
-#   3. register each of the task workflow's six search attributes that is missing;
+#   3. register each of the task workflow's seven search attributes that is missing;
 #   4. list them and exit non-zero naming every one that is still missing or mistyped.
 # The API and the worker only check these at start-up (agent/temporal/search_attributes.py
 # holds the same list); they wait for this job (compose: service_completed_successfully).
@@ -14,7 +14,7 @@ NAMESPACE=${TEMPORAL_NAMESPACE:-default}
 RETENTION=${TEMPORAL_NAMESPACE_RETENTION:-168h}
 ATTEMPTS=${TEMPORAL_INIT_ATTEMPTS:-60}
 DELAY_SECONDS=${TEMPORAL_INIT_DELAY_SECONDS:-2}
-ATTRIBUTES="TaskStatus=Keyword UserId=Keyword Complexity=Keyword AwaitingHuman=Bool CostUsd=Double CurrentMilestone=Keyword"
+ATTRIBUTES="TaskStatus=Keyword UserId=Keyword Complexity=Keyword AwaitingHuman=Bool CostUsd=Double CurrentMilestone=Keyword WaitingOn=Keyword"
 
 retry() {
   what=$1

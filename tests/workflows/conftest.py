@@ -42,7 +42,7 @@ from workflows.task_workflow import TaskWorkflow
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"
 """Recorded workflow histories, one folder per workflow version (`v1`, `v2`, ...)."""
 
-RECORDED_HISTORIES = HISTORIES_DIR / "v2"
+RECORDED_HISTORIES = HISTORIES_DIR / "v3"
 """Where recording writes: the histories of today's workflow code (see `test_replay`)."""
 
 RECORD_ENV = "AGENT_RECORD_HISTORIES"

@@ -3,14 +3,14 @@
 `tests/histories/` holds one folder per version of the workflow code that recorded them,
 and every folder is replayed: `v1/` predates `workflow.patched("start-task-local-activity")`,
 `v2/` was recorded with the `start-task-local-activity`, `budget-reservation` and
-`breakpoint-timeout-ends` patches in place.
+`breakpoint-timeout-ends` patches in place, `v3/` also with `waiting-on-search-attribute`.
 
 Recording a history when the workflow changes: a change that alters the commands a
 workflow issues (an activity added, removed or reordered, a timer, a new wait) must keep
 the old command order for running tasks behind `workflow.patched("<new-id>")`, and this
 test proves it does by replaying the histories already recorded; never re-record those to
 make it pass. Then keep the old folders, point `RECORDED_HISTORIES` in
-`tests/workflows/conftest.py` at a new folder (`v3/`, ...), add a test that runs the new
+`tests/workflows/conftest.py` at a new folder (`v4/`, ...), add a test that runs the new
 path and calls the `record_history` fixture, and record the new set on the final code with
 `AGENT_RECORD_HISTORIES=1 uv run pytest tests/workflows` (the time-skipping server makes
 breakpoint timeouts instant). Commit the new folder with the change. Once no task that
@@ -35,6 +35,7 @@ from workflows.task_workflow import (
     BREAKPOINT_TIMEOUT_PATCH,
     BUDGET_RESERVATION_PATCH,
     START_TASK_LOCAL_PATCH,
+    WAITING_ON_PATCH,
     TaskWorkflow,
 )
 
@@ -71,7 +72,12 @@ def test_histories_are_recorded() -> None:
 def test_current_histories_take_every_patched_branch() -> None:
     current = [p for p in HISTORY_FILES if p.parent == RECORDED_HISTORIES]
     seen = set().union(*(patch_ids(p) for p in current))
-    assert {START_TASK_LOCAL_PATCH, BUDGET_RESERVATION_PATCH, BREAKPOINT_TIMEOUT_PATCH} <= seen
+    assert {
+        START_TASK_LOCAL_PATCH,
+        BUDGET_RESERVATION_PATCH,
+        BREAKPOINT_TIMEOUT_PATCH,
+        WAITING_ON_PATCH,
+    } <= seen
 
 
 @pytest.mark.parametrize("path", HISTORY_FILES, ids=history_id)

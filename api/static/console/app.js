@@ -38,6 +38,14 @@ function h(tag, attrs = {}, ...children) {
 
 const money = (totals) => `$${(totals.cost_usd || 0).toFixed(4)}${totals.cost_unknown ? " (+unpriced)" : ""}`;
 const tokens = (totals) => (totals.input_tokens || 0) + (totals.output_tokens || 0);
+// Usage the provider did not report was counted locally: the totals say so.
+const estimatedMark = (totals) => (totals.estimated ? " (some estimated)" : "");
+const clock = (iso) => {
+  const when = new Date(iso);
+  return Number.isNaN(when.getTime()) ? String(iso ?? "") : `${when.toISOString().slice(11, 19)} UTC`;
+};
+const waitingText = (d) =>
+  `waiting on provider ${d.model} since ${clock(d.since)}, next try at ${clock(d.next_try_at)}, last error: ${d.last_error}`;
 const badge = (status, id) => h("span", { class: `badge status-${status}`, id }, status);
 const time = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 
@@ -130,7 +138,7 @@ async function listPage(root) {
             { "data-task-id": t.id },
             h("td", {}, badge(t.status)),
             h("td", {}, h("a", { href: `#/tasks/${t.id}` }, t.goal.length > 90 ? `${t.goal.slice(0, 89)}…` : t.goal)),
-            h("td", { class: "num" }, tokens(t.totals)),
+            h("td", { class: "num" }, `${tokens(t.totals)}${t.totals.estimated ? "*" : ""}`),
             h("td", { class: "num" }, money(t.totals)),
             h("td", {}, time(t.created_at)),
             h("td", {}, temporalLink(t.workflow_id) ? h("a", { href: temporalLink(t.workflow_id), target: "_blank", rel: "noopener" }, "Temporal") : ""),
@@ -247,6 +255,7 @@ async function taskPage(root, taskId) {
     lastSeq: 0,
     connection: "connecting",
     resumeFor: null,
+    waiting: new Map(), // stream name -> LLM_WAITING details, until LLM_RECOVERED
   };
   const els = {
     header: h("section", { class: "card task-header", id: "task-header" }),
@@ -286,7 +295,9 @@ async function taskPage(root, taskId) {
       h("dl", { class: "facts" },
         h("dt", {}, "status"), h("dd", {}, badge(t.status, "task-status")),
         h("dt", {}, "task"), h("dd", {}, h("code", {}, t.id)),
-        h("dt", {}, "tokens"), h("dd", { id: "totals-tokens" }, `${t.totals.input_tokens} in / ${t.totals.output_tokens} out`),
+        h("dt", {}, "tokens"), h("dd", { id: "totals-tokens" }, `${t.totals.input_tokens} in / ${t.totals.output_tokens} out${estimatedMark(t.totals)}`),
+        ...[...state.waiting.values()].flatMap((d) => [
+          h("dt", {}, "waiting"), h("dd", { class: "provider-waiting" }, waitingText(d))]),
         h("dt", {}, "cost"), h("dd", { id: "totals-cost" }, money(t.totals)),
         h("dt", {}, "budget"), h("dd", {}, t.budget.max_cost_usd ? `$${t.budget.max_cost_usd}` : "unlimited"),
         h("dt", {}, "progress"), h("dd", {}, progressBar(t)),
@@ -423,8 +434,17 @@ async function taskPage(root, taskId) {
     } else if (event.type === "AGENT_COMPLETED" || event.type === "AGENT_FAILED") {
       const s = state.streams.get(streamName(event).name);
       if (s) s.active = false;
+    } else if (event.type === "LLM_WAITING") {
+      state.waiting.set(streamName(event).name, event.details || {});
+      if (state.task) renderHeader();
+    } else if (event.type === "LLM_RECOVERED") {
+      state.waiting.delete(streamName(event).name);
+      if (state.task) renderHeader();
     }
-    if (TERMINAL_EVENTS.has(event.type)) for (const s of state.streams.values()) s.active = false;
+    if (TERMINAL_EVENTS.has(event.type)) {
+      for (const s of state.streams.values()) s.active = false;
+      state.waiting.clear();
+    }
     renderStreams();
     if (SNAPSHOT_EVENTS.has(event.type)) scheduleSnapshot();
   }
