@@ -41,7 +41,9 @@ def validate_arguments(spec: ToolSpec, raw_json: str) -> dict[str, Any] | str:
             f"arguments for {spec.qualified_name} must be a JSON object, "
             f"not {type(arguments).__name__}"
         )
-    validator_class = validators.validator_for(spec.input_schema, default=validators.Draft202012Validator)
+    validator_class = validators.validator_for(
+        spec.input_schema, default=validators.Draft202012Validator
+    )
     try:
         validator_class.check_schema(spec.input_schema)
     except SchemaError as error:

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import anyio
 import httpx2
@@ -26,10 +26,9 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CONNECTION_CLOSED, CallToolResult, Tool
-from typing_extensions import Self
 
 from agent.tools.config import HttpServer, ServerConfig
-from agent.tools.errors import ToolCallLost, ToolCallTimeout, ToolServerUnavailable
+from agent.tools.errors import ToolCallLostError, ToolCallTimeoutError, ToolServerUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 30.0
 """Starting a server (or reaching it) and the protocol handshake."""
@@ -128,8 +127,10 @@ class _Session:
     @property
     def alive(self) -> bool:
         """Open and its transport still connected, as far as anyone has noticed."""
-        return self.client is not None and not self._ended.is_set() and not (
-            self._transport_ended.is_set()
+        return (
+            self.client is not None
+            and not self._ended.is_set()
+            and not (self._transport_ended.is_set())
         )
 
     async def start(self) -> Client:
@@ -192,10 +193,10 @@ class _Session:
         """Ask the owning task to close the session (and stop a stdio server)."""
         self._stop.set()
 
-    async def wait_ended(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for the session to end; whether it did."""
+    async def wait_ended(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the session to end; whether it did."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 await self._ended.wait()
         except TimeoutError:
             return False
@@ -211,8 +212,10 @@ class _Session:
 
 
 class McpConnection:
-    """A server's session for any task of the process, opened on first use, reopened after a
-    failure; several requests may be in flight on it at once.
+    """A server's session for any task of the process.
+
+    Opened on first use and reopened after a failure; several requests may be in flight on
+    it at once.
 
     Args:
         server: The server's name in the configuration (named in errors and logs).
@@ -289,9 +292,9 @@ class McpConnection:
         Raises:
             ToolServerUnavailable: The server could not be started or reached; the call was
                 not made.
-            ToolCallTimeout: No answer in time; the request was cancelled, the tool may
+            ToolCallTimeoutError: No answer in time; the request was cancelled, the tool may
                 have run.
-            ToolCallLost: The connection broke during the call; the tool may have run. The
+            ToolCallLostError: The connection broke during the call; the tool may have run. The
                 next request opens a new session.
             MCPError: The server refused the request (a JSON-RPC error other than a closed
                 connection).
@@ -302,7 +305,7 @@ class McpConnection:
             async with asyncio.timeout(timeout_seconds):
                 return await client.call_tool(tool, arguments)
         except TimeoutError as error:
-            raise ToolCallTimeout(self.server, tool, timeout_seconds) from error
+            raise ToolCallTimeoutError(self.server, tool, timeout_seconds) from error
         except _REQUEST_ERRORS as error:
             if _is_protocol_error(error):
                 raise
@@ -310,7 +313,7 @@ class McpConnection:
             await session.wait_ended(SETTLE_TIMEOUT_SECONDS)
             if session.failure is not None and _never_connected(session.failure):
                 raise ToolServerUnavailable(self.server, describe(session.failure)) from error
-            raise ToolCallLost(
+            raise ToolCallLostError(
                 self.server, tool, f"the connection to the server broke: {describe(error)}"
             ) from error
 

@@ -40,7 +40,7 @@ class UnknownToolError(ToolError):
         self.reason = reason
 
 
-class ToolServerUnavailable(ToolError):
+class ToolServerUnavailable(ToolError):  # noqa: N818 (the name the API and workflow use)
     """A server could not be started, reached or asked; no call reached it.
 
     Attributes:
@@ -74,7 +74,7 @@ class ToolCallError(ToolError):
         self.reason = reason
 
 
-class ToolCallTimeout(ToolCallError):
+class ToolCallTimeoutError(ToolCallError):
     """The call did not answer within the tool's timeout (the request was cancelled).
 
     Attributes:
@@ -86,5 +86,5 @@ class ToolCallTimeout(ToolCallError):
         self.timeout_seconds = timeout_seconds
 
 
-class ToolCallLost(ToolCallError):
+class ToolCallLostError(ToolCallError):
     """The connection to the server broke during the call (the server crashed or went away)."""

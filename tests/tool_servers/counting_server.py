@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 
 import uvicorn
@@ -125,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
