@@ -237,6 +237,15 @@ class McpConnection:
         self._lock = asyncio.Lock()
         self._closed = False
 
+    @property
+    def connected(self) -> bool:
+        """Whether a session is open and its transport has not hung up, as noticed so far.
+
+        A stdio server that exits is noticed when its output ends; the next request then
+        starts a new one.
+        """
+        return self._session is not None and self._session.alive
+
     async def _open(self) -> _Session:
         async with self._lock:
             if self._closed:

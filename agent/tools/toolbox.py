@@ -57,6 +57,11 @@ class Toolbox:
         """The configured servers' names, in the configuration's order."""
         return list(self._config.servers)
 
+    def connected(self, server: str) -> bool:
+        """Whether `server`'s session is open (false before first use and after a hang-up)."""
+        connection = self._connections.get(server)
+        return connection is not None and connection.connected
+
     async def list_tools(self, server: str) -> list[ToolSpec]:
         """The tools of `server` a task may call, with the policy's approval, retry and timeout.
 

@@ -126,7 +126,7 @@ def test_a_server_name_must_fit_in_function_names(name: str) -> None:
 
 @pytest.mark.parametrize("text", ["{", "[]", '{"servers": {}}', '{"mcpServers": []}'])
 def test_a_document_of_the_wrong_shape_is_refused(text: str) -> None:
-    with pytest.raises(ToolsConfigError, match="^AGENT_MCP_SERVERS: "):
+    with pytest.raises(ToolsConfigError, match=r"^AGENT_MCP_SERVERS: "):
         parse_tools_config(text)
 
 

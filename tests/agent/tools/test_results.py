@@ -2,8 +2,13 @@ from __future__ import annotations
 
 import json
 
-from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent
-from mcp.types import TextResourceContents
+from mcp.types import (
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+    TextResourceContents,
+)
 
 from agent.tools.results import cut_for_model, to_output
 
