@@ -359,9 +359,13 @@ def _is_protocol_error(error: BaseException) -> bool:
 
 
 def _never_connected(error: BaseException) -> bool:
-    """Whether the session ended because the server could not be reached at all."""
+    """Whether the session ended only because the server could not be reached at all.
+
+    Every error in a group must say so: one broken response among them (another request's,
+    perhaps, or this one's) means a request may have reached the server.
+    """
     if isinstance(error, BaseExceptionGroup):
-        return any(_never_connected(inner) for inner in error.exceptions)
+        return all(_never_connected(inner) for inner in error.exceptions)
     if isinstance(error, httpx2.ConnectError | ConnectionRefusedError):
         return True
     cause = error.__cause__
