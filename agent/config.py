@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, AnyUrl, Field, SecretStr, field_validator
+from pydantic import AliasChoices, AnyUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.events.types import TaskComplexity
@@ -222,6 +222,14 @@ class Settings(BaseSettings):
         description="Interface the worker's `/metrics` listens on.",
     )
 
+    # Tools: MCP servers in the `{"mcpServers": {...}}` format (agent/tools/config.py).
+    mcp_servers: str | None = Field(
+        default=None, description="The MCP server configuration as JSON text."
+    )
+    mcp_config: Path | None = Field(
+        default=None, description="A file holding the MCP server configuration."
+    )
+
     # Prompt cache.
     prompt_cache_ttl_seconds: int = Field(default=3600, ge=1)
 
@@ -229,6 +237,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     log_level: str = "INFO"
     log_json: bool | None = None
+
+    @model_validator(mode="after")
+    def _check_one_mcp_source(self) -> Settings:
+        if self.mcp_servers is not None and self.mcp_config is not None:
+            raise ValueError("set AGENT_MCP_SERVERS or AGENT_MCP_CONFIG, not both")
+        return self
 
     @field_validator("database_url")
     @classmethod
