@@ -10,6 +10,7 @@ from activities.calls import MAX_OUTPUT_TOKENS, InvalidAgentAnswerError
 from activities.milestones import MilestoneActivities
 from activities.planning import PlanningActivities
 from activities.summaries import SUMMARY_INPUT_SHARE, SummaryActivities
+from activities.tool_turns import ToolTurnActivities
 from activities.verification import VerificationActivities
 
 __all__ = [
@@ -21,9 +22,13 @@ __all__ = [
 
 
 class AgentActivities(
-    PlanningActivities, MilestoneActivities, VerificationActivities, SummaryActivities
+    PlanningActivities,
+    MilestoneActivities,
+    ToolTurnActivities,
+    VerificationActivities,
+    SummaryActivities,
 ):
-    """classify, plan, execute, verify, compress, summarise (see each concern's module).
+    """classify, plan, execute, execute_turn, verify, compress, summarise (see each module).
 
     Construct with `AgentActivities(session_manager, llm_client, settings, prompt_cache)`.
     """

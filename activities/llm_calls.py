@@ -45,6 +45,7 @@ from activities.models import (
 from activities.policies import outage_tolerance
 from activities.waiting import record_waiting, recovered_draft
 from agent.config import Settings
+from agent.contract.tools import ToolSpec
 from agent.db.models import Milestone, Task
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import AgentRole, AgentStatus, EventType, MilestoneStatus
@@ -251,6 +252,7 @@ class LLMActivityBase:
         *,
         json_mode: bool = False,
         max_tokens: int | None = None,
+        tools: list[ToolSpec] | None = None,
     ) -> LLMResponse:
         """Stream one call with chunk batches and heartbeats; record usage on failure."""
         request = LLMRequest(
@@ -260,6 +262,7 @@ class LLMActivityBase:
             task_id=call.task_id,
             max_tokens=max_tokens or MAX_OUTPUT_TOKENS[call.role],
             json_mode=json_mode,
+            tools=tools or [],
         )
         beat = StreamHeartbeat()
         publisher = ChunkPublisher(

@@ -73,6 +73,34 @@ def dependency_context(milestone: Milestone, milestones: dict[str, Milestone]) -
     return "\n\n".join(sections)
 
 
+async def attempt_context(
+    session: AsyncSession,
+    data: ExecuteInput,
+    milestone: Milestone,
+    milestones: dict[str, Milestone],
+) -> str:
+    """What the attempt builds on: the compressed context, else its dependencies' results."""
+    if data.compressed_context_seq is not None:
+        return await compressed_context(session, data.task_id, data.compressed_context_seq)
+    return dependency_context(milestone, milestones)
+
+
+def attempt_prompt(goal: str, milestone: Milestone, context: str, data: ExecuteInput) -> str:
+    """The worker's user message for one attempt of `milestone`."""
+    parts = [
+        f"Goal: {goal}",
+        f"Milestone: {milestone.key}\nTitle: {milestone.title}\n"
+        f"Description: {milestone.description}\nAttempt: {data.attempt}",
+    ]
+    if context:
+        parts.append(f"Results of the milestones it depends on:\n\n{context}")
+    if data.use_verifier_feedback and milestone.feedback:
+        parts.append(f"Feedback on the previous attempt:\n{milestone.feedback}")
+    if data.human_feedback:
+        parts.append(f"Guidance from the person supervising the task:\n{data.human_feedback}")
+    return "\n\n".join(parts)
+
+
 async def compressed_context(session: AsyncSession, task_id: UUID, seq: int) -> str:
     """The text of the compressor's `LLM_COMPLETE` event at `seq`.
 
@@ -101,26 +129,11 @@ class MilestoneActivities(LLMActivityBase):
             milestones = await self._milestones(session, data.task_id)
             milestone = milestone_by_key(milestones, data.task_id, data.milestone_key)
             system = await self._prompt(session, AgentRole.WORKER, data.prompt_version)
-            if data.compressed_context_seq is not None:
-                context = await compressed_context(
-                    session, data.task_id, data.compressed_context_seq
-                )
-            else:
-                context = dependency_context(milestone, milestones)
-            parts = [
-                f"Goal: {task.goal}",
-                f"Milestone: {milestone.key}\nTitle: {milestone.title}\n"
-                f"Description: {milestone.description}\nAttempt: {data.attempt}",
+            context = await attempt_context(session, data, milestone, milestones)
+            messages = [
+                system_message(system),
+                user_message(attempt_prompt(task.goal, milestone, context, data)),
             ]
-            if context:
-                parts.append(f"Results of the milestones it depends on:\n\n{context}")
-            if data.use_verifier_feedback and milestone.feedback:
-                parts.append(f"Feedback on the previous attempt:\n{milestone.feedback}")
-            if data.human_feedback:
-                parts.append(
-                    f"Guidance from the person supervising the task:\n{data.human_feedback}"
-                )
-            messages = [system_message(system), user_message("\n\n".join(parts))]
             context_tokens = count_message_tokens(m.content for m in messages)
             if (
                 context_tokens > data.context_budget_tokens

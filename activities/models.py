@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from agent.contract.task import PauseState, ResumeRequest, Totals
+from agent.contract.tools import ToolCallRef
 from agent.events.types import AgentRole, MilestoneStatus, TaskComplexity, TaskStatus
 from agent.llm.types import Usage
 
@@ -232,6 +233,8 @@ class ExecuteOutcome(StrEnum):
     DONE = "done"
     BLOCKED = "blocked"
     CONTEXT_TOO_LARGE = "context_too_large"
+    TOOL_CALLS = "tool_calls"
+    """The model asked for tool calls (`ExecuteOutput.tool_calls`); the attempt goes on."""
 
 
 class MilestoneCallInput(LLMCallInput):
@@ -260,6 +263,16 @@ class ExecuteOutput(LLMCallOutput):
     outcome: ExecuteOutcome = ExecuteOutcome.DONE
     context_tokens: int = 0
     output_preview: str = ""
+    tool_calls: list[ToolCallRef] = Field(default_factory=list)
+    """With `TOOL_CALLS`: the calls, stored in `tool_calls` (rejected ones already final)."""
+
+
+class ExecuteTurnInput(ExecuteInput):
+    """Input of `AgentActivities.execute_turn`: one model turn of a tool-using attempt."""
+
+    turn: int = Field(default=0, ge=0)
+    final_turn: bool = False
+    """The attempt used its tool rounds: no tools are offered, the model must answer."""
 
 
 class VerifyInput(MilestoneCallInput):

@@ -77,6 +77,39 @@ def outage_tolerance(schedule_to_close: timedelta | None, default_seconds: float
     return schedule_to_close - LLM_START_TO_CLOSE_TIMEOUT
 
 
+TOOL_CALL_MAX_ATTEMPTS = 5
+"""Attempts of one tool call activity. A `never` tool runs at most once however many there
+are (a later attempt finds the call started and does not run it again); a `safe` tool and a
+server that could not be reached are retried up to this many times."""
+
+TOOL_CALL_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=TOOL_CALL_MAX_ATTEMPTS,
+    non_retryable_error_types=[WorkflowErrorType.TASK_NOT_FOUND],
+)
+
+TOOL_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+"""A tool call whose worker stops heartbeating this long is lost (and retried or reported)."""
+
+TOOL_HEARTBEAT_INTERVAL_SECONDS = 5.0
+
+TOOL_CALL_TIMEOUT_MARGIN = timedelta(seconds=30)
+"""Start-to-close of a tool call: the tool's own timeout plus this (database steps, start)."""
+
+PIN_TOOLS_START_TO_CLOSE_TIMEOUT = timedelta(minutes=2)
+"""Listing every server's tools, starting stdio servers included."""
+
+PIN_TOOLS_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=[WorkflowErrorType.TASK_NOT_FOUND],
+)
+"""A tool server that stays unreachable fails the task (naming it) after a few minutes."""
+
 CHUNK_FLUSH_INTERVAL_SECONDS = 0.1
 """`LLM_CHUNK` notifications are batched about every 100 ms, never one per token."""
 

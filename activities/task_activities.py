@@ -26,6 +26,7 @@ from activities.models import (
     StartTaskOutput,
 )
 from activities.progress import model_routes, progress_draft
+from activities.tools import apply_tool_decision
 from agent.config import Settings
 from agent.contract.errors import WorkflowErrorType
 from agent.contract.plan import Plan, PlanValidationError, apply_edits
@@ -279,6 +280,8 @@ class TaskActivities:
                     )
                 ]
             )
+            if pause.tool_call is not None and recorded.created:
+                await apply_tool_decision(session, data)
             ids = {m.key: m.id for m in await milestones.list_for_task(data.task_id)}
         logger.info(
             "breakpoint_resumed",

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from activities.agent_activities import AgentActivities
 from activities.task_activities import TaskActivities
+from activities.tools import ToolActivities
 from agent.config import Settings
 from agent.db.session import DatabaseSessionManager
 from agent.llm.client import LLMClient
@@ -38,6 +39,8 @@ from agent.observability.tracing import (
 )
 from agent.prompts.cache import PromptCache
 from agent.temporal import check_search_attributes, connect_temporal
+from agent.tools.config import ToolsConfig
+from agent.tools.toolbox import Toolbox
 from workflows.task_workflow import TaskWorkflow
 
 logger = structlog.get_logger(__name__)
@@ -66,6 +69,7 @@ def build_worker(
     prompt_cache: PromptCache | None = None,
     graceful_shutdown_timeout: timedelta = WORKER_GRACEFUL_SHUTDOWN,
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
+    toolbox: Toolbox | None = None,
 ) -> Worker:
     """Build a worker running `TaskWorkflow` and every task activity.
 
@@ -78,6 +82,7 @@ def build_worker(
         prompt_cache: Optional Redis cache of prompt versions.
         graceful_shutdown_timeout: Time running activities get on shutdown.
         max_cached_workflows: Workflows kept in memory (sticky); 0 replays every task.
+        toolbox: The MCP servers tool calls go to (None: no tool servers).
 
     Returns:
         The worker (not started): `async with worker:` or `await worker.run()`.
@@ -87,6 +92,7 @@ def build_worker(
     trace_engine(session_manager.engine)
     tasks = TaskActivities(session_manager, settings, prompt_cache)
     agents = AgentActivities(session_manager, llm_client, settings, prompt_cache)
+    tool_calls = ToolActivities(session_manager, toolbox or Toolbox(ToolsConfig()))
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -100,9 +106,12 @@ def build_worker(
             agents.classify,
             agents.plan,
             agents.execute,
+            agents.execute_turn,
             agents.verify,
             agents.compress,
             agents.summarise,
+            tool_calls.pin_task_tools,
+            tool_calls.call_tool,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
@@ -177,8 +186,16 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                 pre_ping=False,
             ) as session_manager,
             LLMClient(settings) as llm_client,
+            Toolbox.from_settings(settings) as toolbox,
         ):
-            worker = build_worker(client, settings, session_manager, llm_client, prompt_cache=cache)
+            worker = build_worker(
+                client,
+                settings,
+                session_manager,
+                llm_client,
+                prompt_cache=cache,
+                toolbox=toolbox,
+            )
             logger.info(
                 "worker_started",
                 task_queue=settings.task_queue,

@@ -23,6 +23,7 @@ from agent.contract.protocol import CloseCode
 from agent.db.session import DatabaseSessionManager
 from agent.prompts.cache import PromptCache
 from agent.repositories.api_keys import ResolvedApiKey
+from agent.tools.toolbox import Toolbox
 from api.auth import ApiKeyResolver, bearer_token
 from api.errors import ApiError
 from api.rate_limits import RequestLimits, retry_after_header
@@ -153,6 +154,11 @@ def get_redis(conn: HTTPConnection) -> Redis | None:
     return cast("Redis | None", conn.app.state.redis)
 
 
+def get_toolbox(conn: HTTPConnection) -> Toolbox:
+    """The application's MCP servers (a task's `tools` are checked against them)."""
+    return cast(Toolbox, conn.app.state.toolbox)
+
+
 DBSession = Annotated[AsyncSession, Depends(get_db)]
 CurrentUserId = Annotated[UUID, Depends(get_current_user_id)]
 CurrentKey = Annotated[ResolvedApiKey, Depends(get_current_key)]
@@ -162,3 +168,4 @@ TemporalClient = Annotated[Client, Depends(get_temporal)]
 WSManager = Annotated[WebSocketManager, Depends(get_ws_manager)]
 Prompts = Annotated[PromptCache | None, Depends(get_prompt_cache)]
 SessionManager = Annotated[DatabaseSessionManager, Depends(get_session_manager)]
+Tools = Annotated[Toolbox, Depends(get_toolbox)]

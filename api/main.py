@@ -29,6 +29,8 @@ from agent.observability.tracing import (
 )
 from agent.prompts.cache import PromptCache
 from agent.temporal import TemporalStartupError, check_search_attributes, connect_temporal
+from agent.tools.errors import ToolsConfigError
+from agent.tools.toolbox import Toolbox
 from api.auth import ApiKeyResolver
 from api.errors import ErrorResponse, install_error_handlers
 from api.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimitMiddleware, RequestContextMiddleware
@@ -62,7 +64,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     bus = get_event_bus()
     ws_handler: WebSocketEventHandler | None = None
     logging_handler = LoggingEventHandler()
+    toolbox: Toolbox | None = None
     try:
+        try:
+            toolbox = Toolbox.from_settings(settings)
+        except ToolsConfigError as exc:
+            logger.error("api_start_failed", error=str(exc))
+            raise
         try:
             # Retried while Temporal starts; the search attributes are registered by
             # whoever owns the server (`agent up`, the temporal-init job), only checked here.
@@ -90,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         app.state.auth = ApiKeyResolver(db, settings.api_key_pepper)
         app.state.ws_manager = ws_manager
+        app.state.toolbox = toolbox
 
         ws_handler = WebSocketEventHandler(app.state.ws_manager)
         bus.subscribe_all(ws_handler.handle)
@@ -114,6 +123,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus.unsubscribe(observe_relayed)
         if redis is not None:
             await redis.aclose()
+        if toolbox is not None:
+            await toolbox.aclose()
         await db.close()
         shutdown_tracing()
         logger.info("api_stopped")

@@ -6,6 +6,7 @@ module only groups them per kind of activity.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -19,6 +20,11 @@ with workflow.unsafe.imports_passed_through():
         LLM_HEARTBEAT_TIMEOUT,
         LLM_RETRY_POLICY,
         LLM_START_TO_CLOSE_TIMEOUT,
+        PIN_TOOLS_RETRY_POLICY,
+        PIN_TOOLS_START_TO_CLOSE_TIMEOUT,
+        TOOL_CALL_RETRY_POLICY,
+        TOOL_CALL_TIMEOUT_MARGIN,
+        TOOL_HEARTBEAT_TIMEOUT,
         llm_schedule_to_close,
     )
 
@@ -49,5 +55,23 @@ def llm_options(outage_tolerance_seconds: float | None = None) -> dict[str, Any]
         "retry_policy": LLM_RETRY_POLICY,
         # Wait for the activity to close its stream and record partial usage, so the
         # cancellation event is written after the agent's last event.
+        "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    }
+
+
+def pin_tools_options() -> dict[str, Any]:
+    """Options of `pin_task_tools` (lists every server's tools once, at task start)."""
+    return {
+        "start_to_close_timeout": PIN_TOOLS_START_TO_CLOSE_TIMEOUT,
+        "retry_policy": PIN_TOOLS_RETRY_POLICY,
+    }
+
+
+def tool_call_options(timeout_seconds: float) -> dict[str, Any]:
+    """Options of one tool call: the tool's own timeout, heartbeats, bounded attempts."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=timeout_seconds) + TOOL_CALL_TIMEOUT_MARGIN,
+        "heartbeat_timeout": TOOL_HEARTBEAT_TIMEOUT,
+        "retry_policy": TOOL_CALL_RETRY_POLICY,
         "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     }

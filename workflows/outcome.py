@@ -37,6 +37,8 @@ class FailureReason(StrEnum):
     """An LLM call's provider stayed down (or kept refusing) past the outage tolerance."""
     BREAKPOINT_TIMED_OUT = "breakpoint_timed_out"
     """Nobody answered a breakpoint whose default action had already led back to it."""
+    TOOL_UNAVAILABLE = "tool_unavailable"
+    """A tool server could not be reached at task start, or a requested tool is gone."""
 
 
 @dataclass

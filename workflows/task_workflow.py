@@ -31,7 +31,13 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows import breakpoints, budget, dag, ui
 from workflows.dag import MilestoneState
-from workflows.options import db_options, llm_options, local_db_options
+from workflows.options import (
+    db_options,
+    llm_options,
+    local_db_options,
+    pin_tools_options,
+    tool_call_options,
+)
 from workflows.outcome import EndTaskError, FailureReason, error_text
 
 with workflow.unsafe.imports_passed_through():
@@ -47,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ExecuteInput,
         ExecuteOutcome,
         ExecuteOutput,
+        ExecuteTurnInput,
         FinishInput,
         LLMCallInput,
         LLMCallOutput,
@@ -63,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.policies import provider_unavailable_error
     from activities.task_activities import TaskActivities
+    from activities.tools import CallToolInput, CallToolOutput, PinToolsInput, ToolActivities
     from agent.contract.breakpoints import ResumeAction
     from agent.contract.plan import (
         Plan,
@@ -81,8 +89,10 @@ with workflow.unsafe.imports_passed_through():
         TaskInput,
         TaskProgress,
         TaskResult,
+        ToolCallPause,
         Totals,
     )
+    from agent.contract.tools import ToolCallRef, ToolCallStatus
     from agent.contract.waiting import PROVIDER_WAITING_SIGNAL, ProviderWait, call_key
     from agent.events.types import (
         AgentRole,
@@ -123,6 +133,10 @@ WAITING_ON_PATCH = "waiting-on-search-attribute"
 """`workflow.patched` id: the task shows what it waits on in `WaitingOn` (`llm:<model>`
 while a call waits out a provider outage, `person` while paused at a breakpoint)."""
 
+TOOLS_PATCH = "tools"
+"""`workflow.patched` id: a task with tools pins them at start, and its milestone attempts
+are loops of model turns and tool calls (`execute_turn`, `call_tool`)."""
+
 MAX_PLAN_ATTEMPTS = 3
 """Planner answers that fail validation are asked again this many times in all."""
 
@@ -157,6 +171,8 @@ class TaskWorkflow:
         self._complexity: TaskComplexity | None = None
         self._routes: dict[AgentRole, ModelChoice] = {}
         self._prompt_versions: dict[str, int] = {}
+        self._tools: list[str] = []
+        """`server.tool` of the task's pinned tools (none: attempts are single LLM calls)."""
         self._stop: EndTaskError | None = None
         """Set when the task ends: later breakpoints and LLM calls raise it."""
         # The plan and its milestones.
@@ -221,6 +237,8 @@ class TaskWorkflow:
                 }
             )
             await self._start_and_route()
+            if task.tools_enabled and workflow.patched(TOOLS_PATCH):
+                await self._pin_tools()
             await self._make_plan()
             if BreakpointKind.AFTER_PLAN in task.breakpoints:
                 await self._after_plan()
@@ -363,6 +381,23 @@ class TaskWorkflow:
             self._complexity = out.complexity or TaskComplexity.MODERATE
             self._routes = dict(out.routes) or self._routes
         self._upsert({COMPLEXITY.name: self._complexity.value})
+
+    async def _pin_tools(self) -> None:
+        """Pin the task's tools; a server that cannot be reached fails the task, naming it."""
+        try:
+            out = await workflow.execute_activity_method(
+                ToolActivities.pin_task_tools,
+                PinToolsInput(task_id=self._task.task_id),
+                summary="pin tools",
+                **pin_tools_options(),
+            )
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            raise EndTaskError(
+                TaskStatus.FAILED, FailureReason.TOOL_UNAVAILABLE, error_text(exc)
+            ) from exc
+        self._tools = out.tools
 
     async def _make_plan(self, human_feedback: str | None = None) -> None:
         """Ask the planner until its plan validates (`MAX_PLAN_ATTEMPTS` in all)."""
@@ -508,23 +543,28 @@ class TaskWorkflow:
         feedback = dag.feedback_for(self._task_feedback, self._milestone_feedback, key)
         while True:
             compressed = self._compressed.get(key)
-            out: ExecuteOutput = await self._llm(
-                AgentActivities.execute,
-                ExecuteInput(
-                    **self._call_base(AgentRole.WORKER),
-                    milestone_id=state.milestone_id,
-                    milestone_key=key,
-                    label=self._label(key),
-                    attempt=attempt,
-                    context_budget_tokens=worker.context_budget_tokens,
-                    use_verifier_feedback=use_feedback,
-                    human_feedback=feedback,
-                    compressed_context_seq=compressed,
-                ),
-                role=AgentRole.WORKER,
-                summary=self._summary("execute", AgentRole.WORKER, attempt, key),
+            execute = ExecuteInput(
+                **self._call_base(AgentRole.WORKER),
+                milestone_id=state.milestone_id,
                 milestone_key=key,
+                label=self._label(key),
+                attempt=attempt,
+                context_budget_tokens=worker.context_budget_tokens,
+                use_verifier_feedback=use_feedback,
+                human_feedback=feedback,
+                compressed_context_seq=compressed,
             )
+            out: ExecuteOutput
+            if self._tools:
+                out = await self._tool_attempt(execute)
+            else:
+                out = await self._llm(
+                    AgentActivities.execute,
+                    execute,
+                    role=AgentRole.WORKER,
+                    summary=self._summary("execute", AgentRole.WORKER, attempt, key),
+                    milestone_key=key,
+                )
             if out.outcome != ExecuteOutcome.CONTEXT_TOO_LARGE:
                 return
             if compressed is not None:
@@ -552,6 +592,99 @@ class TaskWorkflow:
             if compressed_out.context_seq is None:
                 raise EndTaskError(TaskStatus.FAILED, FailureReason.CONTEXT_TOO_LARGE, key)
             self._compressed[key] = compressed_out.context_seq
+
+    async def _tool_attempt(self, execute: ExecuteInput) -> ExecuteOutput:
+        """One attempt of a task with tools: model turns and their tool calls, until it answers.
+
+        After `max_tool_rounds` turns with calls, the next turn offers no tools and tells the
+        model to answer.
+        """
+        key = execute.milestone_key
+        turn = 0
+        while True:
+            out: ExecuteOutput = await self._llm(
+                AgentActivities.execute_turn,
+                ExecuteTurnInput(
+                    **execute.model_dump(),
+                    turn=turn,
+                    final_turn=turn >= self._task.max_tool_rounds,
+                ),
+                role=AgentRole.WORKER,
+                summary=self._summary("execute", AgentRole.WORKER, execute.attempt, key)
+                + f" · turn {turn + 1}",
+                milestone_key=key,
+            )
+            if out.outcome != ExecuteOutcome.TOOL_CALLS:
+                return out
+            await self._run_tool_calls(execute, out.tool_calls)
+            turn += 1
+
+    async def _run_tool_calls(self, execute: ExecuteInput, calls: list[ToolCallRef]) -> None:
+        """Ask a person about the calls that need approval, then run the rest in parallel."""
+        key = execute.milestone_key
+        runnable: list[ToolCallRef] = []
+        for ref in calls:
+            if ref.status.is_final:
+                continue  # rejected when the model asked: its error result is stored
+            if ref.status == ToolCallStatus.AWAITING_APPROVAL:
+                decision = await self._human(
+                    BreakpointKind.BEFORE_TOOL,
+                    key,
+                    f"{ref.label} wants to run with {ref.arguments or '{}'}",
+                    tool_call=ToolCallPause(
+                        id=ref.id,
+                        server=ref.server or "",
+                        tool=ref.tool or "",
+                        arguments=ref.arguments,
+                    ),
+                )
+                if decision.action == ResumeAction.DENY:
+                    continue  # the denial is the call's result
+            runnable.append(ref)
+        await self._tool_budget(len(runnable), key)
+        outs = await asyncio.gather(*(self._call_tool(execute, ref) for ref in runnable))
+        executed = sum(1 for out in outs if out.executed)
+        self._totals = self._totals.model_copy(
+            update={"tool_calls": self._totals.tool_calls + executed}
+        )
+
+    async def _call_tool(self, execute: ExecuteInput, ref: ToolCallRef) -> CallToolOutput:
+        """Run one call as its own activity (the result stays in PostgreSQL)."""
+        return await workflow.execute_activity_method(
+            ToolActivities.call_tool,
+            CallToolInput(
+                task_id=execute.task_id,
+                session_id=execute.session_id,
+                milestone_id=execute.milestone_id,
+                milestone_key=execute.milestone_key,
+                call=ref,
+            ),
+            summary=ui.tool_summary(execute.label, ref.label, execute.attempt),
+            **tool_call_options(ref.timeout_seconds),
+        )
+
+    async def _tool_budget(self, wanted: int, milestone_key: str) -> None:
+        """Wait at `budget_exhausted` (or fail) while `wanted` more calls pass the limit."""
+        while True:
+            limit = self._budget.max_tool_calls
+            made = self._totals.tool_calls
+            if limit is None or wanted == 0 or made + wanted <= limit:
+                return
+            reason = (
+                f"tool call budget: {made} of {limit} calls made, the model asks for {wanted} more"
+            )
+            if BreakpointKind.BUDGET_EXHAUSTED not in self._task.breakpoints:
+                raise EndTaskError(TaskStatus.FAILED, FailureReason.BUDGET_EXCEEDED, reason)
+            await self._breakpoint(
+                BreakpointKind.BUDGET_EXHAUSTED,
+                milestone_key,
+                reason,
+                still_needed=self._budget_unchanged_since(self._budget_epoch),
+            )
+
+    def _budget_unchanged_since(self, epoch: int) -> Callable[[], bool]:
+        """Whether no decision changed the budget since `epoch` (else a pause is moot)."""
+        return lambda: self._budget_epoch == epoch
 
     async def _verify(self, state: MilestoneState, attempt: int, allowed: int) -> VerifyOutput:
         """Judge the attempt; a final verdict also records the task's progress."""
@@ -600,10 +733,14 @@ class TaskWorkflow:
     # ------------------------------------------------------------------ breakpoints
 
     async def _human(
-        self, kind: BreakpointKind, milestone_key: str | None, reason: str
+        self,
+        kind: BreakpointKind,
+        milestone_key: str | None,
+        reason: str,
+        tool_call: ToolCallPause | None = None,
     ) -> ResumeRequest:
         """Pause at a breakpoint that cannot become moot and return the decision."""
-        decision = await self._breakpoint(kind, milestone_key, reason)
+        decision = await self._breakpoint(kind, milestone_key, reason, tool_call=tool_call)
         assert decision is not None
         return decision
 
@@ -613,6 +750,8 @@ class TaskWorkflow:
         milestone_key: str | None,
         reason: str,
         still_needed: Callable[[], bool] | None = None,
+        *,
+        tool_call: ToolCallPause | None = None,
     ) -> ResumeRequest | None:
         """Pause at a breakpoint until resumed (or timed out); apply and record the decision.
 
@@ -641,6 +780,7 @@ class TaskWorkflow:
                 now=workflow.now(),
                 timeout=timeout,
                 default_action=on_timeout.shown_action if on_timeout is not None else None,
+                tool_call=tool_call,
             )
             milestone_id = (
                 self._milestones[milestone_key].milestone_id
@@ -750,7 +890,8 @@ class TaskWorkflow:
             summary=f"resume · {pause.kind.value} · {decision.action.value}",
             **db_options(),
         )
-        if decision.feedback:
+        if decision.feedback and pause.kind != BreakpointKind.BEFORE_TOOL:
+            # (A denial's feedback is the tool call's result, not guidance for the worker.)
             if pause.milestone_key is not None:
                 self._milestone_feedback.setdefault(pause.milestone_key, []).append(
                     decision.feedback

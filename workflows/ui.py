@@ -138,3 +138,8 @@ def activity_summary(
 def pause_summary(kind: BreakpointKind, milestone_key: str | None) -> str:
     """The `pause_task` activity's summary such as `pause · before_milestone · m2`."""
     return f"pause · {kind.value}" + (f" · {milestone_key}" if milestone_key else "")
+
+
+def tool_summary(label: str, tool: str, attempt: int) -> str:
+    """A tool call's summary such as `M2/4 · tool time.get_current_time · attempt 1`."""
+    return f"{label} · tool {tool} · attempt {attempt}"

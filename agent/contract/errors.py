@@ -49,3 +49,7 @@ class WorkflowErrorType(StrEnum):
     MILESTONE_NOT_FOUND = "MilestoneNotFound"
     """An activity's milestone row does not exist (not retryable)."""
     CONTEXT_NOT_FOUND = "ContextNotFound"
+    TOOL_UNAVAILABLE = "ToolUnavailable"
+    """A task's tool server could not be reached, or a pinned tool is gone or denied."""
+    TOOL_CALL_FAILED = "ToolCallFailed"
+    """A `safe` tool's call ended without a result (timeout, server lost): retried."""

@@ -110,6 +110,9 @@ class TaskInput(BaseModel):
     breakpoint_default_action: ResumeAction = ResumeAction.CONTINUE
     llm_outage_tolerance_seconds: float | None = Field(default=None, gt=0)
     """How long an LLM call waits out a provider outage; None: the worker's setting."""
+    tools_enabled: bool = False
+    """The task may call tools (the API saw tool servers configured or tools requested);
+    which ones is pinned by the workflow's first step."""
     max_tool_rounds: int = Field(default=DEFAULT_MAX_TOOL_ROUNDS, ge=1, le=MAX_TOOL_ROUNDS)
     """Model turns with tool calls per milestone attempt; the next turn must answer."""
 

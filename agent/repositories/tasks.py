@@ -356,3 +356,14 @@ class TaskRepository(BaseRepository[Task]):
             cost_usd=float(row[2]),
             cost_unknown=bool(row[3]),
         )
+
+    async def pin_tools(self, task_id: UUID, specs: list[dict[str, Any]]) -> None:
+        """Pin the task's tool specs, once: a task that already has them keeps them.
+
+        Args:
+            task_id: The task.
+            specs: `ToolSpec` dumps (JSON).
+        """
+        await self.session.execute(
+            update(Task).where(Task.id == task_id, Task.tools.is_(None)).values(tools=specs)
+        )

@@ -192,3 +192,18 @@ class ToolCallRepository(BaseRepository[ToolCallRecord]):
                 finished_at=datetime.now(UTC),
             )
         )
+
+    async def undo_execution(self, call_id: UUID) -> None:
+        """Take back an execution that never reached the tool (its server was unreachable)."""
+        await self.session.execute(
+            update(ToolCallRecord)
+            .where(
+                ToolCallRecord.id == call_id,
+                ToolCallRecord.status == ToolCallStatus.RUNNING.value,
+            )
+            .values(
+                executions=ToolCallRecord.executions - 1,
+                status=ToolCallStatus.APPROVED.value,
+                started_at=None,
+            )
+        )

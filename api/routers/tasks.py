@@ -19,6 +19,7 @@ from api.dependencies import (
     DBSession,
     SessionManager,
     TemporalClient,
+    Tools,
 )
 from api.errors import ErrorResponse, not_found
 from api.schemas import (
@@ -38,6 +39,7 @@ from api.schemas import (
 from api.services.task_control import cancel_workflow, resume_workflow
 from api.services.task_creation import check_budget_is_enforceable, create_and_start_task
 from api.services.task_detail import load_task_detail
+from api.services.task_tools import check_edited_arguments, check_requested_tools
 from api.task_views import json_response, to_task_detail, to_task_out
 
 logger = structlog.get_logger(__name__)
@@ -70,6 +72,7 @@ async def create_task(
     user_id: CurrentUserId,
     client: TemporalClient,
     settings: AppSettings,
+    toolbox: Tools,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -86,8 +89,16 @@ async def create_task(
     attempt did not get that far.
     """
     check_budget_is_enforceable(body, settings)
+    tools_enabled = await check_requested_tools(body, toolbox)
     task, created = await create_and_start_task(
-        db, client, settings.task_queue, user_id, body, idempotency_key, settings=settings
+        db,
+        client,
+        settings.task_queue,
+        user_id,
+        body,
+        idempotency_key,
+        settings=settings,
+        tools_enabled=tools_enabled,
     )
     log = logger.bind(task_id=str(task.id), user_id=str(user_id))
     log.info("task_created" if created else "task_create_replayed")
@@ -163,6 +174,7 @@ async def resume_task(
     task = await _owned_task(db, task_id, user_id)
     # End the read transaction (keeping the loaded row) before the Temporal round trip.
     await db.commit()
+    check_edited_arguments(task, body)
     result = await resume_workflow(client, task, body, user_id)
     logger.info(
         "task_resumed",

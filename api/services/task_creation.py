@@ -55,6 +55,7 @@ async def create_and_start_task(
     idempotency_key: str | None,
     *,
     settings: Settings | None = None,
+    tools_enabled: bool = False,
 ) -> CreatedTask:
     """Store the task, commit, then start its workflow (`task-{id}`).
 
@@ -70,6 +71,7 @@ async def create_and_start_task(
         body: The validated request.
         idempotency_key: The request's `Idempotency-Key`, if any.
         settings: The server's default spend limits (None: no spend check).
+        tools_enabled: Whether the task may call tools (`check_requested_tools`).
 
     Returns:
         The task and whether this request created it.
@@ -119,7 +121,7 @@ async def create_and_start_task(
     await db.commit()
     # Commit first: the workflow's first activity reads the row. A crash between the
     # commit and the start leaves a pending task that a retry with the key starts.
-    await _start_workflow(client, task_queue, task, body)
+    await _start_workflow(client, task_queue, task, body, tools_enabled)
     return CreatedTask(task, created)
 
 
@@ -200,7 +202,7 @@ def check_budget_is_enforceable(body: TaskCreate, settings: Settings) -> None:
     )
 
 
-def _task_input(task: Task, body: TaskCreate) -> TaskInput:
+def _task_input(task: Task, body: TaskCreate, tools_enabled: bool) -> TaskInput:
     return TaskInput(
         task_id=task.id,
         user_id=task.user_id,
@@ -214,10 +216,13 @@ def _task_input(task: Task, body: TaskCreate) -> TaskInput:
         breakpoint_default_action=body.breakpoint_default_action,
         llm_outage_tolerance_seconds=body.llm_outage_tolerance_seconds,
         max_tool_rounds=body.max_tool_rounds,
+        tools_enabled=tools_enabled,
     )
 
 
-async def _start_workflow(client: Client, task_queue: str, task: Task, body: TaskCreate) -> None:
+async def _start_workflow(
+    client: Client, task_queue: str, task: Task, body: TaskCreate, tools_enabled: bool
+) -> None:
     """Start the task's workflow exactly once, however often this is called.
 
     The id is the business id `task-{id}`; while it runs, a second start joins the
@@ -227,7 +232,7 @@ async def _start_workflow(client: Client, task_queue: str, task: Task, body: Tas
     try:
         await client.start_workflow(
             TaskWorkflow.run,
-            _task_input(task, body),
+            _task_input(task, body, tools_enabled),
             id=task.workflow_id,
             task_queue=task_queue,
             id_reuse_policy=ReusePolicy.REJECT_DUPLICATE,

@@ -274,7 +274,11 @@ async def test_budget_exhausted_pauses_then_raised_limit_completes(
             ).scalars()
         )
     assert [(d.kind, d.action) for d in decisions] == [("budget_exhausted", "continue")]
-    assert decisions[0].new_budget == {"max_cost_usd": None, "max_tokens": 1_000_000}
+    assert decisions[0].new_budget == {
+        "max_cost_usd": None,
+        "max_tokens": 1_000_000,
+        "max_tool_calls": None,
+    }
     await record_history(handle)
 
 
