@@ -122,8 +122,9 @@ def test_kubernetes_scrape_config_has_the_compose_jobs_and_keeps_their_pods() ->
             if rule.get("action") == "keep"
         }
         app = deployments[job_name]["spec"]["template"]["metadata"]["labels"]
-        assert keeps[("__meta_kubernetes_pod_label_app_kubernetes_io_name",)] == (
-            app["app.kubernetes.io/name"]
+        assert (
+            keeps[("__meta_kubernetes_pod_label_app_kubernetes_io_name",)]
+            == (app["app.kubernetes.io/name"])
         )
         assert keeps[("__meta_kubernetes_pod_annotation_prometheus_io_scrape",)] == "true"
     # Compose scrapes the port compose's workers serve on.
