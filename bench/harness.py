@@ -37,6 +37,9 @@ class Params:
     quick: bool
     overhead_milestones: tuple[int, ...]
     overhead_tasks: int
+    tracing_milestones: int
+    tracing_tasks: int
+    """Tasks per side (traced, untraced) of the tracing scenario, after one warm-up each."""
     latency_tasks: int
     latency_milestones: int
     latency_call_ms: int
@@ -61,6 +64,8 @@ class Params:
                 quick=True,
                 overhead_milestones=(5,),
                 overhead_tasks=3,
+                tracing_milestones=3,
+                tracing_tasks=4,
                 latency_tasks=30,
                 latency_milestones=2,
                 latency_call_ms=1000,
@@ -80,6 +85,8 @@ class Params:
             quick=False,
             overhead_milestones=(3, 10),
             overhead_tasks=10,
+            tracing_milestones=5,
+            tracing_tasks=10,
             latency_tasks=200,
             latency_milestones=5,
             latency_call_ms=1000,

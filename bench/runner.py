@@ -24,7 +24,16 @@ from bench.client import BenchClients
 from bench.harness import Bench, Params, scratch_dir
 from bench.model import ScenarioResult
 from bench.profiling import py_spy_path
-from bench.scenarios import api_load, concurrency, overhead, relay, resume, saturation, tokens
+from bench.scenarios import (
+    api_load,
+    concurrency,
+    overhead,
+    relay,
+    resume,
+    saturation,
+    tokens,
+    tracing,
+)
 from bench.stack import bench_stack
 
 logger = structlog.get_logger(__name__)
@@ -41,6 +50,7 @@ SCENARIOS: dict[str, Scenario] = {
     "relay": relay.run,
     "tokens": tokens.run,
     "resume": resume.run,
+    "tracing": tracing.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.
     "api": api_load.run,
 }

@@ -105,6 +105,8 @@ class Task(TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     last_event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    traceparent: Mapped[str | None] = mapped_column(String(64))
+    """W3C `traceparent` of the creating request (None untraced); resumes link to it."""
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

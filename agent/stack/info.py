@@ -21,6 +21,13 @@ class StackInfo(BaseModel):
     database_url: str
     redis_url: str | None
     llm_base_url: str | None
+    api_metrics_url: str | None = Field(
+        default=None, description="The API's Prometheus page (`GET /metrics`)."
+    )
+    worker_metrics_urls: list[str] = Field(
+        default_factory=list,
+        description="Each worker's Prometheus page (`AGENT_WORKER_METRICS_PORT`).",
+    )
     api_key: str
     pid: int
     started_at: datetime

@@ -90,10 +90,13 @@ def ready_report(
     Returns:
         The lines, without newlines.
     """
+    metrics = [f"  API metrics    {info.api_metrics_url}"] if info.api_metrics_url else []
+    metrics += [f"  Worker metrics {url}" for url in info.worker_metrics_urls]
     return [
         "",
         f"  API            {info.api_url}",
         f"  API docs       {info.api_url}/docs",
+        *metrics,
         f"  Temporal UI    {info.temporal_ui_url or '(disabled)'}",
         f"  Temporal       {info.temporal_address} (namespace {info.temporal_namespace})",
         f"  Database       {info.database_url}",

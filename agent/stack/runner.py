@@ -139,6 +139,7 @@ class Stack:
         self.temporal_ui_url: str | None = settings.temporal_ui_url
         self.llm_base_url: str | None = settings.llm_base_url
         self.api_key: str | None = None
+        self.worker_metrics_port: int | None = settings.worker_metrics_port or None
 
     # -- public -------------------------------------------------------------------------
 
@@ -146,6 +147,19 @@ class Stack:
     def api_url(self) -> str:
         """Base URL of the API."""
         return f"http://{_public_host(self.settings.api_host)}:{self.options.api_port}"
+
+    @property
+    def api_metrics_url(self) -> str:
+        """The API's Prometheus page."""
+        return f"{self.api_url}/metrics"
+
+    @property
+    def worker_metrics_url(self) -> str | None:
+        """The worker's Prometheus page (`AGENT_WORKER_METRICS_PORT`, else a free port)."""
+        if self.worker_metrics_port is None:
+            return None
+        host = _public_host(self.settings.worker_metrics_host)
+        return f"http://{host}:{self.worker_metrics_port}/metrics"
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start everything, stay up until `stop` is set or a child fails, then stop all.
@@ -176,6 +190,10 @@ class Stack:
 
     def _port_claims(self) -> list[PortClaim]:
         claims = [PortClaim(self.options.api_port, "--api-port", "API")]
+        if self.worker_metrics_port is not None:
+            claims.append(
+                PortClaim(self.worker_metrics_port, "AGENT_WORKER_METRICS_PORT", "worker metrics")
+            )
         if self.settings.temporal_address is None:
             claims.append(PortClaim(self.options.temporal_port, "--temporal-port", "Temporal"))
             if self.options.ui:
@@ -251,6 +269,9 @@ class Stack:
             shown = make_url(self.database_url).render_as_string(hide_password=True)
             raise StackError(f"could not migrate the database {shown}: {exc}") from exc
         self.api_key = await ensure_dev_api_key(self.database_url, self.data_dir, self.settings)
+        if self.worker_metrics_port is None:
+            # Always served: `agent up` prints where, like every other address.
+            self.worker_metrics_port = free_port(self.settings.worker_metrics_host)
         env = self._child_env()
         self._worker = ManagedProcess(
             "worker", agent_command("worker"), log_path=self.logs_dir / "worker.log", env=env
@@ -375,6 +396,8 @@ class Stack:
                 "AGENT_LLM_BASE_URL": self.llm_base_url,
                 "AGENT_API_HOST": self.settings.api_host,
                 "AGENT_API_PORT": str(self.options.api_port),
+                "AGENT_WORKER_METRICS_PORT": str(self.worker_metrics_port),
+                "AGENT_WORKER_METRICS_HOST": self.settings.worker_metrics_host,
             },
         )
 
@@ -420,6 +443,8 @@ class Stack:
             database_url=self.database_url,
             redis_url=self.redis_url,
             llm_base_url=self.llm_base_url,
+            api_metrics_url=self.api_metrics_url,
+            worker_metrics_urls=[self.worker_metrics_url] if self.worker_metrics_url else [],
             api_key=self.api_key,
             pid=os.getpid(),
             started_at=datetime.now(UTC),

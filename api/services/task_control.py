@@ -14,6 +14,7 @@ from agent.contract.errors import ErrorCode, WorkflowErrorType
 from agent.contract.task import ResumeRequest, ResumeResult
 from agent.db.models import Task
 from agent.events.types import TaskStatus
+from agent.observability.links import link_current_span_to_task
 from api.errors import ApiError
 from api.schemas import ResumeBody
 from workflows.task_workflow import TaskWorkflow
@@ -42,6 +43,8 @@ async def resume_workflow(
         ApiError: 409 when the task is finished, not paused, or the workflow's validator
             rejects the decision (without touching its history).
     """
+    # Its own trace (a new request); linked to the task's, refused or not.
+    link_current_span_to_task(task.traceparent)
     if TaskStatus(task.status).is_terminal:
         raise _finished(task)
     if task.status != TaskStatus.PAUSED:
@@ -85,6 +88,7 @@ async def cancel_workflow(client: Client, task: Task) -> None:
     Raises:
         ApiError: 409 when the task is finished or its workflow no longer runs.
     """
+    link_current_span_to_task(task.traceparent)
     if TaskStatus(task.status).is_terminal:
         raise _finished(task)
     try:

@@ -23,6 +23,7 @@ from agent.contract.task import TaskInput
 from agent.db.models import Task
 from agent.events.types import TaskStatus
 from agent.llm.pricing import unpriced_models
+from agent.observability.links import current_traceparent
 from agent.repositories.spend import SpendRepository
 from agent.repositories.tasks import TaskRepository
 from agent.temporal import TASK_STATUS, USER_ID
@@ -95,6 +96,8 @@ async def create_and_start_task(
         "max_tool_calls": body.budget.max_tool_calls,
         "tools_requested": body.tools,
         "request_hash": request_hash,
+        # A resume or cancel comes in a trace of its own and links back to this one.
+        "traceparent": current_traceparent(),
     }
     if idempotency_key is not None:
         task, created = await repo.create_idempotent(

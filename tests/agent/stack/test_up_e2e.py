@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.db.session import DatabaseSessionManager
 from agent.repositories.users import UserRepository
@@ -121,6 +122,10 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def _metric_names(page: str) -> set[str]:
+    return {family.name for family in text_string_to_metric_families(page)}
+
+
 def _alive(processes: list[psutil.Process]) -> list[str]:
     alive = []
     for process in processes:
@@ -153,6 +158,9 @@ def test_up_serves_stops_cleanly_and_keeps_data_across_restarts(
         health = httpx.get(f"{info.api_url}/healthz", timeout=10)
         ready = httpx.get(f"{info.api_url}/readyz", timeout=10)
         ui = httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=10)
+        assert info.api_metrics_url is not None
+        api_metrics = httpx.get(info.api_metrics_url, timeout=10)
+        worker_metrics = [httpx.get(url, timeout=10) for url in info.worker_metrics_urls]
         asyncio.run(_write_marker(info.database_url))
         key_file = (data_dir / DEV_KEY_FILE_NAME).read_text()
         children = first.descendants()
@@ -171,6 +179,15 @@ def test_up_serves_stops_cleanly_and_keeps_data_across_restarts(
     assert {"worker", "api", "temporal", "postgres"} <= set(info.processes)
     assert {child.pid for child in children} >= set(info.processes.values())
     assert "ready in " in first.text()
+    # Where the metrics are: printed, in stack.json, and really served there.
+    assert info.api_metrics_url == f"http://127.0.0.1:{api_port}/metrics"
+    assert f"API metrics    {info.api_metrics_url}" in first.text()
+    assert len(info.worker_metrics_urls) == 1
+    assert f"Worker metrics {info.worker_metrics_urls[0]}" in first.text()
+    assert api_metrics.status_code == 200
+    assert _metric_names(api_metrics.text) >= {"agent_tasks", "agent_websocket_connections"}
+    assert [r.status_code for r in worker_metrics] == [200]
+    assert "agent_llm_calls" in _metric_names(worker_metrics[0].text)
     assert status == 0, first.text()
     assert _alive(children) == []
     assert not (data_dir / STACK_FILE_NAME).exists()

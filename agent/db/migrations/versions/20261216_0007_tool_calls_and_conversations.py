@@ -1,8 +1,8 @@
 """tools: per-task tool lists, tool calls and milestone conversations
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-15 10:00:00.000000
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-16 10:00:00.000000
 
 `tasks.tools_requested`: the `tools` a task was created with (null: every allowed tool).
 `tasks.tools`: the tool specs pinned at task start (name, policy, input schema).
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
