@@ -273,6 +273,8 @@ class ExecuteTurnInput(ExecuteInput):
     turn: int = Field(default=0, ge=0)
     final_turn: bool = False
     """The attempt used its tool rounds: no tools are offered, the model must answer."""
+    approve_every_call: bool = False
+    """The task lists `before_tool` in its breakpoints: every call waits for a person."""
 
 
 class VerifyInput(MilestoneCallInput):

@@ -28,7 +28,7 @@ from activities.models import ExecuteOutcome, ExecuteOutput, ExecuteTurnInput, p
 from activities.tools import pinned_specs, tool_error_text
 from agent.contract.tools import ToolCall, ToolCallRef, ToolCallStatus, ToolResult, ToolSpec
 from agent.db.models import ToolCallRecord
-from agent.events.types import AgentRole, BreakpointKind, EventType
+from agent.events.types import AgentRole, EventType
 from agent.llm.tokens import count_message_tokens
 from agent.llm.types import ChatMessage, LLMResponse
 from agent.repositories.conversations import ConversationRepository, NewMessage
@@ -142,7 +142,7 @@ class ToolTurnActivities(LLMActivityBase):
             milestone = milestone_by_key(milestones, data.task_id, data.milestone_key)
             specs = pinned_specs(task.tools)
             tools = {spec.function_name: spec for spec in specs}
-            approve_every_call = BreakpointKind.BEFORE_TOOL.value in task.breakpoints
+            approve_every_call = data.approve_every_call
             if data.turn == 0:
                 system = await self._prompt(session, AgentRole.WORKER, data.prompt_version)
                 context = await attempt_context(session, data, milestone, milestones)

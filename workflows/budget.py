@@ -49,6 +49,7 @@ def add_usage(totals: Totals, usage: CallUsage) -> Totals:
         cost_usd=totals.cost_usd + (usage.cost_usd or 0.0),
         cost_unknown=totals.cost_unknown or (usage.cost_usd is None and usage.tokens > 0),
         estimated=totals.estimated or usage.estimated,
+        tool_calls=totals.tool_calls,
     )
 
 

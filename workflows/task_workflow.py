@@ -608,6 +608,7 @@ class TaskWorkflow:
                     **execute.model_dump(),
                     turn=turn,
                     final_turn=turn >= self._task.max_tool_rounds,
+                    approve_every_call=BreakpointKind.BEFORE_TOOL in self._task.breakpoints,
                 ),
                 role=AgentRole.WORKER,
                 summary=self._summary("execute", AgentRole.WORKER, execute.attempt, key)

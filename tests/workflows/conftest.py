@@ -36,13 +36,14 @@ from agent.llm.simulator.server import SimulatorServer
 from agent.repositories.tasks import TaskRepository
 from agent.repositories.users import UserRepository
 from agent.temporal import data_converter, ensure_search_attributes
+from agent.tools.toolbox import Toolbox
 from agent.worker import build_worker
 from workflows.task_workflow import TaskWorkflow
 
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"
 """Recorded workflow histories, one folder per workflow version (`v1`, `v2`, ...)."""
 
-RECORDED_HISTORIES = HISTORIES_DIR / "v3"
+RECORDED_HISTORIES = HISTORIES_DIR / "v4"
 """Where recording writes: the histories of today's workflow code (see `test_replay`)."""
 
 RECORD_ENV = "AGENT_RECORD_HISTORIES"
@@ -110,6 +111,7 @@ class Engine:
     llm: LLMClient
     user_id: UUID = field(default_factory=uuid.uuid4)
     worker: Worker | None = None
+    toolbox: Toolbox | None = None
 
     def build_worker(self, **kwargs: Any) -> Worker:
         """A new worker on this engine's queue (for restart tests)."""
@@ -119,6 +121,7 @@ class Engine:
             self.session_manager,
             self.llm,
             task_queue=self.task_queue,
+            toolbox=self.toolbox,
             **kwargs,
         )
 
@@ -141,19 +144,32 @@ class Engine:
         max_attempts: int = 3,
         timeout_seconds: float | None = None,
         default_action: ResumeAction = ResumeAction.CONTINUE,
+        tools: list[str] | None = None,
+        max_tool_rounds: int | None = None,
     ) -> WorkflowHandle[TaskWorkflow, TaskResult]:
-        """Create a task and start its workflow."""
-        task_id = await self.create_task(goal, complexity=complexity.value if complexity else None)
+        """Create a task and start its workflow (with tools when the engine has a toolbox)."""
+        budget = budget or Budget()
+        task_id = await self.create_task(
+            goal,
+            complexity=complexity.value if complexity else None,
+            tools_requested=tools,
+            max_tool_calls=budget.max_tool_calls,
+        )
+        extra: dict[str, Any] = {}
+        if max_tool_rounds is not None:
+            extra["max_tool_rounds"] = max_tool_rounds
         task_input = TaskInput(
             task_id=task_id,
             user_id=self.user_id,
             complexity=complexity,
             breakpoints=breakpoints or [],
-            budget=budget or Budget(),
+            budget=budget,
             max_parallel=max_parallel,
             max_attempts=max_attempts,
             breakpoint_timeout_seconds=timeout_seconds,
             breakpoint_default_action=default_action,
+            tools_enabled=self.toolbox is not None and bool(self.toolbox.servers),
+            **extra,
         )
         return await self.client.start_workflow(
             TaskWorkflow.run,
@@ -184,7 +200,9 @@ def engine_factory(
     """Build engines with settings overrides; `start_worker=False` leaves the queue unpolled."""
 
     @contextlib.asynccontextmanager
-    async def make(*, start_worker: bool = True, **overrides: Any) -> AsyncIterator[Engine]:
+    async def make(
+        *, start_worker: bool = True, toolbox: Toolbox | None = None, **overrides: Any
+    ) -> AsyncIterator[Engine]:
         settings = engine_settings(engine_simulator.base_url, **overrides)
         async with LLMClient(settings) as llm:
             engine = Engine(
@@ -193,6 +211,7 @@ def engine_factory(
                 session_manager=session_manager,
                 settings=settings,
                 llm=llm,
+                toolbox=toolbox,
             )
             if not start_worker:
                 yield engine
