@@ -7,6 +7,7 @@ milestone's output proves what reached the model.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.task import Budget, ResumeRequest
 from agent.contract.tools import ToolCallStatus
-from agent.db.models import ToolCallRecord
+from agent.db.models import Milestone, ToolCallRecord
 from agent.events.types import BreakpointKind, EventType, TaskStatus
 from agent.tools.config import parse_tools_config
 from agent.tools.toolbox import Toolbox
@@ -33,8 +34,6 @@ ONE_MILESTONE = "[milestones=1] [plan=sequential]"
 
 def time_toolbox(**policy: object) -> Toolbox:
     """A toolbox with `mcp-server-time` (UTC) and the given policy keys."""
-    import json
-
     server = {"command": TIME_SERVER, "args": ["--local-timezone", "UTC"], **policy}
     return Toolbox(parse_tools_config(json.dumps({"mcpServers": {"time": server}})))
 
@@ -66,11 +65,10 @@ async def tool_calls(engine: Engine, task_id: UUID) -> list[ToolCallRecord]:
         return list(rows.scalars())
 
 
-def only_output(rows: dict[str, object]) -> str:
+def only_output(rows: dict[str, Milestone]) -> str:
     (milestone,) = rows.values()
-    output = getattr(milestone, "output", None)
-    assert isinstance(output, str)
-    return output
+    assert milestone.output is not None
+    return milestone.output
 
 
 async def test_a_tool_result_reaches_the_model_and_the_task_completes(
