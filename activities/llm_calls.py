@@ -55,7 +55,7 @@ from agent.llm.outage import OutageTolerance, retry_or_give_up
 from agent.llm.pricing import PriceTable
 from agent.llm.routing import ModelRouter
 from agent.llm.tokens import count_message_tokens
-from agent.llm.types import ChatMessage, LLMRequest, LLMResponse, Usage
+from agent.llm.types import ChatMessage, JsonSchemaFormat, LLMRequest, LLMResponse, Usage
 from agent.prompts.cache import PromptCache
 from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
 from agent.repositories.events import EventDraft, EventRepository
@@ -253,6 +253,7 @@ class LLMActivityBase:
         json_mode: bool = False,
         max_tokens: int | None = None,
         tools: list[ToolSpec] | None = None,
+        response_format: JsonSchemaFormat | None = None,
     ) -> LLMResponse:
         """Stream one call with chunk batches and heartbeats; record usage on failure."""
         request = LLMRequest(
@@ -263,6 +264,7 @@ class LLMActivityBase:
             max_tokens=max_tokens or MAX_OUTPUT_TOKENS[call.role],
             json_mode=json_mode,
             tools=tools or [],
+            response_format=response_format,
         )
         beat = StreamHeartbeat()
         publisher = ChunkPublisher(

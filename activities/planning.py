@@ -20,7 +20,10 @@ from activities.calls import (
 from activities.llm_calls import LLMActivityBase
 from activities.models import ClassifyInput, ClassifyOutput, PlanInput, PlanItem, PlanOutput
 from activities.progress import model_routes
+from activities.structured import PLAN_FORMAT, structured_format
+from activities.tools import pinned_specs
 from agent.contract.plan import PlanValidationError, parse_plan_text
+from agent.contract.tools import ToolSpec
 from agent.events.types import AgentRole, EventType, TaskComplexity
 from agent.llm.types import ChatMessage
 from agent.repositories.events import EventRepository
@@ -31,6 +34,12 @@ logger = structlog.get_logger(__name__)
 
 DEFAULT_COMPLEXITY = TaskComplexity.MODERATE
 """The complexity of a task whose classifier answer does not parse."""
+
+
+def tools_section(tools: list[ToolSpec]) -> str:
+    """What the planner is told of the task's tools (the workers may call them)."""
+    lines = [f"- {t.qualified_name}: {t.description or '(no description)'}" for t in tools]
+    return "Tools the workers can call while doing a milestone:\n" + "\n".join(lines)
 
 
 def rejection_message(error: str) -> str:
@@ -101,6 +110,8 @@ class PlanningActivities(LLMActivityBase):
             task = await self._task(session, data.task_id)
             system = await self._prompt(session, AgentRole.PLANNER, data.prompt_version)
             parts = [f"Goal: {task.goal}"]
+            if tools := pinned_specs(task.tools):
+                parts.append(tools_section(tools))
             if data.human_feedback:
                 parts.append(f"Feedback from the person reviewing the plan:\n{data.human_feedback}")
             messages: list[ChatMessage] = [system_message(system)]
@@ -120,7 +131,12 @@ class PlanningActivities(LLMActivityBase):
             if (block := self._check_budget(call, messages, data.budget)) is not None:
                 return PlanOutput(blocked=block)
             await self._started(session, call, f"Planning (attempt {data.attempt})")
-        response = await self._stream(call, messages, json_mode=True)
+        response = await self._stream(
+            call,
+            messages,
+            json_mode=True,
+            response_format=structured_format(self._settings, data.model, PLAN_FORMAT),
+        )
         try:
             plan = parse_plan_text(response.content)
         except PlanValidationError as exc:

@@ -25,6 +25,7 @@ from activities.llm_calls import LLMActivityBase
 from activities.milestones import milestone_call
 from activities.models import VerifyInput, VerifyOutput, preview
 from activities.progress import progress_draft
+from activities.structured import VERDICT_FORMAT, structured_format
 from agent.events.types import AgentRole, EventType, MilestoneStatus
 from agent.llm.errors import LLMErrorType
 from agent.repositories.events import EventDraft
@@ -69,7 +70,12 @@ class VerificationActivities(LLMActivityBase):
             await self._started(
                 session, call, f"{data.label} {milestone.key}: verifying attempt {data.attempt}"
             )
-        response = await self._stream(call, messages, json_mode=True)
+        response = await self._stream(
+            call,
+            messages,
+            json_mode=True,
+            response_format=structured_format(self._settings, data.model, VERDICT_FORMAT),
+        )
         try:
             verdict = parse_json_object(response.content)
             passed = bool(verdict["passed"])

@@ -44,6 +44,17 @@ class ModelLimit(BaseSettings):
     tpm: int | None = Field(default=None, ge=1)
 
 
+STRUCTURED_OUTPUT_MODELS = (
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "o4-mini",
+)
+"""OpenAI models that support `response_format={"type": "json_schema", ...}`."""
+
+
 class Settings(BaseSettings):
     """Service configuration, read from `AGENT_*` variables and `.env`.
 
@@ -143,6 +154,12 @@ class Settings(BaseSettings):
     model_routes: dict[str, str] = Field(
         default_factory=dict,
         description="Overrides as '<complexity>.<role>' -> model, e.g. 'complex.planner'.",
+    )
+    structured_output_models: list[str] = Field(
+        default_factory=lambda: list(STRUCTURED_OUTPUT_MODELS),
+        description="Models whose provider honours `response_format` with a JSON schema: the "
+        "planner and verifier ask them for structured output (others get JSON mode and a "
+        "re-ask on a bad answer). `*` means every model; an empty list turns it off.",
     )
     default_complexity: TaskComplexity = TaskComplexity.MODERATE
     context_budgets: dict[str, int] = Field(

@@ -20,9 +20,10 @@ from agent.contract.breakpoints import ResumeAction
 from agent.contract.task import Budget, ResumeRequest
 from agent.contract.tools import ToolCallStatus
 from agent.db.models import Milestone, ToolCallRecord
-from agent.events.types import BreakpointKind, EventType, TaskStatus
+from agent.events.types import AgentRole, BreakpointKind, EventType, TaskStatus
 from agent.tools.config import parse_tools_config
 from agent.tools.toolbox import Toolbox
+from tests.recording_simulator import recording_simulator
 from tests.workflows.conftest import Engine, EngineFactory
 from tests.workflows.helpers import Recorder, assert_gapless, milestones, wait_paused
 from workflows.task_workflow import TaskWorkflow
@@ -265,3 +266,26 @@ async def test_tool_call_budget_stops_calls_past_the_limit(tool_engine: Engine) 
     calls = await tool_calls(tool_engine, result.task_id)
     assert len(calls) == 2
     assert all(c.executions == 0 for c in calls)
+
+
+async def test_the_planner_is_told_the_task_tools(engine_factory: EngineFactory) -> None:
+    async with (
+        recording_simulator() as sim,
+        time_toolbox(deny=["convert_time"]) as toolbox,
+        engine_factory(llm_base_url=sim.base_url, toolbox=toolbox) as engine,
+    ):
+        # Arrange
+        handle = await engine.start(f"Time please {ONE_MILESTONE}")
+
+        # Act
+        result = await handle.result()
+
+        # Assert
+        assert result.status == TaskStatus.COMPLETED
+        (plan,) = sim.calls(AgentRole.PLANNER)
+        assert "Tools the workers can call" in plan.prompt
+        assert "- time.get_current_time:" in plan.prompt
+        assert "convert_time" not in plan.prompt  # denied by the policy
+        worker = sim.calls(AgentRole.WORKER)
+        offered = [t["function"]["name"] for t in worker[0].body["tools"]]
+        assert offered == ["time__get_current_time"]
