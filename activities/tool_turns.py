@@ -41,6 +41,8 @@ from agent.tools.results import cut_for_model
 TOOL_RESULT_MODEL_CHARS = 20_000
 """A tool result longer than this reaches the model cut (with a marker); it is stored whole."""
 
+NO_RESULT = "the call ended without a result (its worker was lost on every attempt)"
+
 FINAL_TURN_INSTRUCTION = (
     "You have used every tool round this attempt allows. Do not call tools any more: "
     "give your final answer now, from what you have."
@@ -58,12 +60,15 @@ def conversation_messages(stored: list[Any], calls: list[ToolCallRecord]) -> lis
             requested = [ToolCall.model_validate(c) for c in row.tool_calls]
             messages.append(ChatMessage.assistant_tool_calls(requested, row.content))
             for call in by_turn.get(row.turn, []):
+                result = call.result
+                if result is None:  # every attempt of the call was lost
+                    result = tool_error_text(call.function_name, NO_RESULT)
                 messages.append(
                     ChatMessage.tool_result(
                         ToolResult(
                             call_id=call.call_id,
-                            content=cut_for_model(call.result or "", TOOL_RESULT_MODEL_CHARS),
-                            is_error=call.is_error,
+                            content=cut_for_model(result, TOOL_RESULT_MODEL_CHARS),
+                            is_error=call.is_error or call.result is None,
                         )
                     )
                 )

@@ -650,19 +650,29 @@ class TaskWorkflow:
         )
 
     async def _call_tool(self, execute: ExecuteInput, ref: ToolCallRef) -> CallToolOutput:
-        """Run one call as its own activity (the result stays in PostgreSQL)."""
-        return await workflow.execute_activity_method(
-            ToolActivities.call_tool,
-            CallToolInput(
-                task_id=execute.task_id,
-                session_id=execute.session_id,
-                milestone_id=execute.milestone_id,
-                milestone_key=execute.milestone_key,
-                call=ref,
-            ),
-            summary=ui.tool_summary(execute.label, ref.label, execute.attempt),
-            **tool_call_options(ref.timeout_seconds),
-        )
+        """Run one call as its own activity (the result stays in PostgreSQL).
+
+        A call whose every attempt was lost goes back to the model as an error (the next
+        turn reads a missing result as such) instead of failing the task.
+        """
+        try:
+            return await workflow.execute_activity_method(
+                ToolActivities.call_tool,
+                CallToolInput(
+                    task_id=execute.task_id,
+                    session_id=execute.session_id,
+                    milestone_id=execute.milestone_id,
+                    milestone_key=execute.milestone_key,
+                    call=ref,
+                ),
+                summary=ui.tool_summary(execute.label, ref.label, execute.attempt),
+                **tool_call_options(ref.timeout_seconds),
+            )
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            workflow.logger.warning("tool call %s gave up: %s", ref.label, error_text(exc))
+            return CallToolOutput(status=ToolCallStatus.FAILED, is_error=True, executed=True)
 
     async def _tool_budget(self, wanted: int, milestone_key: str) -> None:
         """Wait at `budget_exhausted` (or fail) while `wanted` more calls pass the limit."""
