@@ -276,7 +276,10 @@ class LLMActivityBase:
             agent=call.role,
             milestone_attempt=call.milestone_attempt,
         )
-        stream: LLMStream = self._llm.stream(request)
+        # The attempt that ends the call's tolerance asks the provider itself, even when
+        # the worker's breaker is cooling down (see `agent.llm.breaker`).
+        waited, tolerance = self._outage_clock()
+        stream: LLMStream = self._llm.stream(request, last_chance=tolerance.is_last_attempt(waited))
         opened = False
         try:
             async with heartbeating(beat):
@@ -302,23 +305,31 @@ class LLMActivityBase:
                 await record_waiting(self._db, call, self._llm.base_url, decided, _now())
             raise decided from exc
 
-    def _retry_or_give_up(self, call: Call, error: ApplicationError) -> ApplicationError:
-        """Set the next attempt's delay, or give up once the outage outlasted the tolerance.
+    def _outage_clock(self) -> tuple[timedelta, OutageTolerance]:
+        """How long this call has been retrying, and its outage tolerance.
 
         The wait is measured on the Temporal server's clock (first attempt scheduled ->
         this attempt scheduled), so worker clock skew cannot stretch or cut it.
         """
         info = activity.info()
-        return retry_or_give_up(
-            error,
-            attempt=info.attempt,
-            waited=info.current_attempt_scheduled_time - info.scheduled_time,
-            tolerance=OutageTolerance(
+        return (
+            info.current_attempt_scheduled_time - info.scheduled_time,
+            OutageTolerance(
                 tolerance=outage_tolerance(
                     info.schedule_to_close_timeout, self._settings.llm_outage_tolerance
                 ),
                 max_interval=timedelta(seconds=self._settings.llm_retry_max_interval_seconds),
             ),
+        )
+
+    def _retry_or_give_up(self, call: Call, error: ApplicationError) -> ApplicationError:
+        """Set the next attempt's delay, or give up once the outage outlasted the tolerance."""
+        waited, tolerance = self._outage_clock()
+        return retry_or_give_up(
+            error,
+            attempt=activity.info().attempt,
+            waited=waited,
+            tolerance=tolerance,
             endpoint=self._llm.base_url,
             model=call.model,
         )

@@ -9,6 +9,13 @@ request is sent; the calls are refused with the time until the probe
 each failed probe up to the retry cap) the next call is the one *probe* (*half-open*);
 calls arriving meanwhile wait for its outcome. The first success closes the breaker.
 
+A call whose outage tolerance ends with this attempt (`last_chance`) does not wait for the
+cool-down: it probes at once. The cool-down is the worker's, the tolerance each task's own
+(10 s for one, an hour for another), so without this a task with a short tolerance could
+give up, or pause again right after a person's `retry`, on failures seen before its call
+began, without a single request of its own. It costs at most one request per call per
+tolerance.
+
 Only outage failures count (connection errors, timeouts, 408, 5xx, cut streams). Any other
 answer, a 429 or a 4xx included, is the provider answering and counts as a success: rate
 limits are handled by `Retry-After` and the model limits (`agent.llm.limits`).
@@ -99,17 +106,27 @@ class CircuitBreaker:
             return 0.0
         return max(self._opened_at + self._cooldown - self._clock(), 0.0)
 
-    async def admit(self) -> bool:
+    async def admit(self, *, last_chance: bool = False) -> bool:
         """Decide one call: True lets it through (maybe as the probe), False refuses it.
 
         A call that arrives while the probe is in flight waits for the probe's outcome
         (at most one cool-down), then is decided again.
+
+        Args:
+            last_chance: The call's outage tolerance ends with this attempt. It is not
+                refused on the strength of failures it never saw: it skips the cool-down
+                of an open breaker and becomes the probe, or, when a probe is in flight,
+                waits for it and is refused only when that probe failed. So a task never
+                gives up on the provider (pause or `provider_unavailable`) without a
+                request of its own, or a probe it waited for, failing at its tolerance's
+                end, however long the cool-down has grown.
         """
+        witnessed = False
         for _ in range(2):
             if self.state is BreakerState.CLOSED:
                 return True
             if self.state is BreakerState.OPEN:
-                if self.retry_in() > 0:
+                if self.retry_in() > 0 and (witnessed or not last_chance):
                     return False
                 self._set(BreakerState.HALF_OPEN)
             if self._probe_done is None:
@@ -119,6 +136,7 @@ class CircuitBreaker:
                 await asyncio.wait_for(self._probe_done.wait(), timeout=self._cooldown)
             except TimeoutError:
                 return False
+            witnessed = True
         return self.state is BreakerState.CLOSED
 
     def _end_probe(self) -> None:

@@ -188,11 +188,13 @@ class LLMClient:
             params["extra_headers"] = headers
         return params
 
-    async def complete(self, request: LLMRequest) -> LLMResponse:
+    async def complete(self, request: LLMRequest, *, last_chance: bool = False) -> LLMResponse:
         """Run one non-streaming chat completion.
 
         Args:
             request: The request.
+            last_chance: The caller gives up if this attempt fails: an open breaker lets
+                it through as its probe instead of refusing it.
 
         Returns:
             The answer with usage and cost (`cost_usd` None for an unpriced model).
@@ -201,7 +203,9 @@ class LLMClient:
             openai.OpenAIError: Any provider or transport failure (map it with
                 `to_application_error`).
         """
-        admission = await self.guard.admit(request.model, _call_size(request))
+        admission = await self.guard.admit(
+            request.model, _call_size(request), last_chance=last_chance
+        )
         if admission.model != request.model:
             request = request.model_copy(update={"model": admission.model})
         started = time.perf_counter()
@@ -249,17 +253,19 @@ class LLMClient:
         """
         return list(await asyncio.gather(*(self.complete(r) for r in requests)))
 
-    def stream(self, request: LLMRequest) -> LLMStream:
+    def stream(self, request: LLMRequest, *, last_chance: bool = False) -> LLMStream:
         """Start a streaming completion; use it as an async context manager.
 
         Args:
             request: The request.
+            last_chance: The caller gives up if this attempt fails: an open breaker lets
+                it through as its probe instead of refusing it.
 
         Returns:
             An `LLMStream`: `async with client.stream(req) as s: async for delta in s`,
             then `s.response`.
         """
-        return LLMStream(self, request)
+        return LLMStream(self, request, last_chance=last_chance)
 
     async def _open_stream(self, request: LLMRequest) -> openai.AsyncStream[ChatCompletionChunk]:
         sdk_stream = await self._openai.chat.completions.create(
@@ -280,9 +286,12 @@ class LLMStream:
     or an estimate with `count_tokens` when the provider sent none.
     """
 
-    def __init__(self, client: LLMClient, request: LLMRequest) -> None:
+    def __init__(
+        self, client: LLMClient, request: LLMRequest, *, last_chance: bool = False
+    ) -> None:
         self._client = client
         self._request = request
+        self._last_chance = last_chance
         self._sdk_stream: openai.AsyncStream[ChatCompletionChunk] | None = None
         self._iterator: AsyncIterator[str] | None = None
         self._parts: list[str] = []
@@ -302,7 +311,9 @@ class LLMStream:
     async def __aenter__(self) -> Self:
         # The breaker and the model's limits first: nothing is sent to a dead route, and
         # a call waits here for capacity (`CircuitOpenError` when the route is open).
-        admission = await self._client.guard.admit(self._request.model, _call_size(self._request))
+        admission = await self._client.guard.admit(
+            self._request.model, _call_size(self._request), last_chance=self._last_chance
+        )
         self._admission = admission
         if admission.model != self._request.model:
             self._request = self._request.model_copy(update={"model": admission.model})

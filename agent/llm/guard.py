@@ -130,9 +130,9 @@ class ProviderGuard:
         """The limiter of `model`, or None when it has no limits."""
         return self._limits.get(model)
 
-    async def _route(self, model: str) -> tuple[str, CircuitBreaker, str | None]:
+    async def _route(self, model: str, last_chance: bool) -> tuple[str, CircuitBreaker, str | None]:
         breaker = self.breaker(model)
-        if await breaker.admit():
+        if await breaker.admit(last_chance=last_chance):
             return model, breaker, None
         fallback = self._fallbacks.get(model)
         if fallback is not None and fallback != model:
@@ -145,12 +145,14 @@ class ProviderGuard:
             self.base_url, model, breaker.retry_in() or self._config.cooldown, breaker.last_error
         )
 
-    async def admit(self, model: str, tokens: int) -> Admission:
+    async def admit(self, model: str, tokens: int, *, last_chance: bool = False) -> Admission:
         """Route one call and wait for its model's capacity.
 
         Args:
             model: The model the call asks for.
             tokens: Its estimated tokens (prompt plus output cap), for the tokens limit.
+            last_chance: The call gives up if this attempt fails: an open breaker lets it
+                probe at once (`CircuitBreaker.admit`).
 
         Returns:
             The admission: the model to call (the fallback while the model's breaker is
@@ -160,7 +162,7 @@ class ProviderGuard:
             CircuitOpenError: The model's breaker (and its fallback's) is open; nothing
                 was sent.
         """
-        chosen, breaker, fallback_from = await self._route(model)
+        chosen, breaker, fallback_from = await self._route(model, last_chance)
         limiter = self._limits.get(chosen)
         grant = None
         if limiter is not None:

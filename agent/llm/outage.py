@@ -9,7 +9,10 @@ Temporal with no attempt limit; this module decides each retry's delay and when 
 * once the call has been failing for longer than its outage tolerance (counted from the
   activity's first attempt), the failure becomes non-retryable `LLMProviderUnavailable`,
   naming the endpoint and the last error, which the workflow turns into an `on_failure`
-  pause or the `provider_unavailable` failure.
+  pause or the `provider_unavailable` failure;
+* that last attempt (`OutageTolerance.is_last_attempt`) is sent to the provider even while
+  the worker's circuit breaker cools down, so a call gives up on a failure seen at the end
+  of its own tolerance, never on older ones alone.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ class OutageTolerance:
     tolerance: timedelta
     max_interval: timedelta
     initial_interval: timedelta = INITIAL_RETRY_INTERVAL
+
+    def is_last_attempt(self, waited: timedelta) -> bool:
+        """Whether an attempt made `waited` after the first is the call's last one.
+
+        `retry_or_give_up` schedules the last retry at the tolerance's end and gives up
+        when an attempt made there (or later) fails.
+        """
+        return waited >= self.tolerance
 
     def backoff(self, attempt: int) -> timedelta:
         """The delay after failed attempt `attempt` (1-based) without a `Retry-After`."""

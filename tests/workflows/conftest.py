@@ -197,7 +197,12 @@ def engine_factory(
     engine_simulator: SimulatorServer,
     session_manager: DatabaseSessionManager,
 ) -> EngineFactory:
-    """Build engines with settings overrides; `start_worker=False` leaves the queue unpolled."""
+    """Build engines with settings overrides; `start_worker=False` leaves the queue unpolled.
+
+    Each engine has an `LLMClient` of its own, hence its own circuit breakers and model
+    limits (one per worker process in production): failures one test injects never make
+    another test's calls wait (`test_an_open_breaker_never_reaches_the_next_engine`).
+    """
 
     @contextlib.asynccontextmanager
     async def make(

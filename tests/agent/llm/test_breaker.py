@@ -100,6 +100,57 @@ async def test_calls_arriving_during_the_probe_wait_for_its_success() -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_last_chance_call_probes_an_open_breaker_at_once() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(CONFIG, clock=clock)
+    for _ in range(3):
+        breaker.record_failure()
+
+    refused = not await breaker.admit()
+    probe = await breaker.admit(last_chance=True)
+    state_during_probe = breaker.state
+    breaker.record_failure()
+
+    assert refused
+    assert probe
+    assert state_during_probe is BreakerState.HALF_OPEN
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.retry_in() == pytest.approx(10.0)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_last_chance_call_that_saw_the_probe_fail_is_refused() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(CONFIG, clock=clock)
+    for _ in range(3):
+        breaker.record_failure()
+    assert await breaker.admit(last_chance=True)  # the probe
+
+    waiter = asyncio.create_task(breaker.admit(last_chance=True))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    breaker.record_failure("503 again")
+
+    assert not await waiter
+    assert breaker.state is BreakerState.OPEN
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_last_chance_call_rides_on_a_successful_probe() -> None:
+    breaker = CircuitBreaker(CONFIG, clock=Clock())
+    for _ in range(3):
+        breaker.record_failure()
+    assert await breaker.admit(last_chance=True)  # the probe
+
+    waiter = asyncio.create_task(breaker.admit(last_chance=True))
+    await asyncio.sleep(0)
+    breaker.record_success()
+
+    assert await waiter
+    assert breaker.state is BreakerState.CLOSED
+
+
 def test_circuit_open_is_retried_at_the_probe_time() -> None:
     error = to_application_error(CircuitOpenError("http://x/v1", "m", 4.0))
 
@@ -194,3 +245,31 @@ async def test_open_breaker_sends_calls_to_the_fallback_model(
 
     assert stream.fallback_from == "gpt-4o"
     assert response.model == "gpt-4o-mini"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_last_chance_stream_reaches_the_provider_through_an_open_breaker(
+    breaker_simulator: SimulatorServer, llm_settings: Settings
+) -> None:
+    # Arrange: an open breaker whose cool-down is far away.
+    settings = breaker_settings(llm_settings, llm_breaker_cooldown_seconds=600.0)
+    admin = breaker_simulator.base_url.removesuffix("/v1")
+    async with (
+        httpx.AsyncClient(base_url=admin) as http,
+        LLMClient(settings, base_url=breaker_simulator.base_url) as client,
+    ):
+        for _ in range(3):
+            client.guard.breaker("gpt-4o-mini").record_failure("503 earlier")
+        await http.post("/sim/stats/reset")
+        with pytest.raises(CircuitOpenError):
+            await stream_once(client)
+
+        # Act
+        async with client.stream(request(), last_chance=True) as stream:
+            await stream.read_all()
+        sent = (await http.get("/sim/stats")).json()["requests_total"]
+        state = client.guard.breaker("gpt-4o-mini").state
+
+    # Assert: only the last-chance call was sent, and its success closed the breaker.
+    assert sent == 1
+    assert state is BreakerState.CLOSED

@@ -66,3 +66,14 @@ def test_non_retryable_errors_are_left_alone() -> None:
     error = ApplicationError("bad", type=LLMErrorType.BAD_REQUEST, non_retryable=True)
 
     assert decide(error, attempt=1, waited_seconds=0) is error
+
+
+def test_the_attempt_at_the_tolerance_end_is_the_last() -> None:
+    # The last wait ends with the tolerance: the attempt made then is the last one.
+    decided = decide(server_error(), attempt=9, waited_seconds=290)
+    assert decided.next_retry_delay is not None
+    next_attempt_waited = timedelta(seconds=290) + decided.next_retry_delay
+
+    assert not TOLERANCE.is_last_attempt(timedelta(seconds=290))
+    assert TOLERANCE.is_last_attempt(next_attempt_waited)
+    assert decide(server_error(), attempt=10, waited_seconds=300).non_retryable
