@@ -20,22 +20,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 """Seconds: event appends, relay lag, time to first token."""
 CALL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Seconds: whole LLM calls (a long completion streams for minutes)."""
-TOOL_CALL_BUCKETS = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    300.0,
-)
+TOOL_CALL_BUCKETS = (*LATENCY_BUCKETS, 60.0, 300.0)
 """Seconds: one MCP tool call (a local lookup takes milliseconds, a slow tool minutes)."""
 
 
