@@ -26,7 +26,7 @@ from activities.models import (
     StartTaskOutput,
 )
 from activities.progress import model_routes, progress_draft
-from activities.tools import apply_tool_decision
+from activities.tools import DecidedToolCall, apply_tool_decision
 from agent.config import Settings
 from agent.contract.errors import WorkflowErrorType
 from agent.contract.plan import Plan, PlanValidationError, apply_edits
@@ -35,6 +35,7 @@ from agent.db.models import Milestone
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType, TaskComplexity, TaskStatus
 from agent.llm.routing import ModelRouter
+from agent.observability.tools import count_tool_call
 from agent.prompts.cache import PromptCache
 from agent.prompts.defaults import DEFAULT_PROMPTS, prompt_name
 from agent.repositories.decisions import BreakpointDecisionRepository
@@ -280,9 +281,12 @@ class TaskActivities:
                     )
                 ]
             )
+            decided: DecidedToolCall | None = None
             if pause.tool_call is not None and recorded.created:
-                await apply_tool_decision(session, data)
+                decided = await apply_tool_decision(session, data)
             ids = {m.key: m.id for m in await milestones.list_for_task(data.task_id)}
+        if decided is not None:
+            count_tool_call(decided.server, decided.tool, decided.status)
         logger.info(
             "breakpoint_resumed",
             task_id=str(data.task_id),

@@ -31,6 +31,7 @@ from agent.db.models import ToolCallRecord
 from agent.events.types import AgentRole, EventType
 from agent.llm.tokens import count_message_tokens
 from agent.llm.types import ChatMessage, LLMResponse
+from agent.observability.tools import count_tool_call
 from agent.repositories.conversations import ConversationRepository, NewMessage
 from agent.repositories.events import EventDraft
 from agent.repositories.milestones import MilestoneRepository
@@ -246,6 +247,10 @@ class ToolTurnActivities(LLMActivityBase):
                 f"{data.milestone_key}: turn {data.turn + 1} calls {names}",
                 extra=[_rejected_draft(call, data, row) for row in rows if row.result],
             )
+        # Counted once the calls are stored (a retried turn returns the stored ones instead).
+        for ref in refs:
+            if ref.status == ToolCallStatus.REJECTED:
+                count_tool_call(ref.server, ref.tool, ref.status)
         return output
 
     async def _store_answer(

@@ -22,6 +22,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +41,7 @@ from agent.contract.tools import ToolCallRef, ToolCallStatus, ToolRetry, ToolSpe
 from agent.db.models import ToolCallRecord
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType
+from agent.observability.tools import count_tool_call, observe_tool_call
 from agent.repositories.events import EventRepository
 from agent.repositories.tasks import TaskRepository
 from agent.repositories.tool_calls import ToolCallRepository
@@ -152,37 +154,50 @@ class ToolActivities:
     @activity.defn(name="call_tool")
     async def call_tool(self, data: CallToolInput) -> CallToolOutput:
         """Run one tool call at most once per decision (`safe` tools: until it completes)."""
+        output, finished_now = await self._call(data)
+        if finished_now:  # counted once, after the commit that stored its outcome
+            count_tool_call(data.call.server, data.call.tool, output.status)
+        return output
+
+    async def _call(self, data: CallToolInput) -> tuple[CallToolOutput, bool]:
+        """The call's outcome, and whether this attempt decided it (else a former one did)."""
         ref = data.call
         attempt = activity.info().attempt
         async with self._db.session() as session, session.begin():
             row = await ToolCallRepository(session).lock(ref.id)
             status = ToolCallStatus(row.status)
             if status.is_final:
-                return _output_of(row)
+                return _output_of(row), False
             spec = await self._spec(session, data.task_id, row)
             if spec is None:
-                return await self._finish(
-                    session,
-                    data,
-                    row,
-                    ToolCallStatus.REJECTED,
-                    tool_error_text(ref.label, "the task has no such tool"),
-                    executed=False,
-                )
+                return (
+                    await self._finish(
+                        session,
+                        data,
+                        row,
+                        ToolCallStatus.REJECTED,
+                        tool_error_text(ref.label, "the task has no such tool"),
+                        executed=False,
+                    )
+                ), True
             if status == ToolCallStatus.RUNNING and spec.retry == ToolRetry.NEVER:
-                return await self._finish(
-                    session, data, row, ToolCallStatus.LOST, LOST_CALL_RESULT, executed=True
-                )
+                return (
+                    await self._finish(
+                        session, data, row, ToolCallStatus.LOST, LOST_CALL_RESULT, executed=True
+                    )
+                ), True
             arguments = validate_arguments(spec, row.arguments)
             if isinstance(arguments, str):
-                return await self._finish(
-                    session,
-                    data,
-                    row,
-                    ToolCallStatus.REJECTED,
-                    tool_error_text(ref.label, arguments),
-                    executed=False,
-                )
+                return (
+                    await self._finish(
+                        session,
+                        data,
+                        row,
+                        ToolCallStatus.REJECTED,
+                        tool_error_text(ref.label, arguments),
+                        executed=False,
+                    )
+                ), True
             await ToolCallRepository(session).start_execution(ref.id)
             await self._append(
                 session,
@@ -194,32 +209,47 @@ class ToolActivities:
             )
         started = time.monotonic()
         try:
-            async with _heartbeating():
-                output = await self._toolbox.call(spec, arguments)
+            with observe_tool_call(spec.server, spec.name) as observed:
+                async with _heartbeating():
+                    output = await self._toolbox.call(spec, arguments)
+                observed.is_error = output.is_error
         except UnknownToolError as exc:
-            return await self._finish_in_new_session(
-                data, ToolCallStatus.REJECTED, tool_error_text(ref.label, str(exc)), False
-            )
+            return (
+                await self._finish_in_new_session(
+                    data, ToolCallStatus.REJECTED, tool_error_text(ref.label, str(exc)), False
+                )
+            ), True
         except ToolServerUnavailable as exc:
             # The tool did not run: any tool may be tried again.
             if attempt >= TOOL_CALL_MAX_ATTEMPTS:
-                return await self._finish_in_new_session(
-                    data, ToolCallStatus.FAILED, tool_error_text(ref.label, str(exc)), False
-                )
+                return (
+                    await self._finish_in_new_session(
+                        data, ToolCallStatus.FAILED, tool_error_text(ref.label, str(exc)), False
+                    )
+                ), True
             await self._not_run(ref.id)
             raise ApplicationError(str(exc), type=WorkflowErrorType.TOOL_UNAVAILABLE) from exc
         except ToolCallError as exc:
             # The tool may have run: only a `safe` one runs again.
             if spec.retry == ToolRetry.SAFE and attempt < TOOL_CALL_MAX_ATTEMPTS:
                 raise ApplicationError(str(exc), type=WorkflowErrorType.TOOL_CALL_FAILED) from exc
-            return await self._finish_in_new_session(
-                data, ToolCallStatus.FAILED, tool_error_text(ref.label, exc.reason), True
-            )
+            return (
+                await self._finish_in_new_session(
+                    data, ToolCallStatus.FAILED, tool_error_text(ref.label, exc.reason), True
+                )
+            ), True
         duration_ms = round((time.monotonic() - started) * 1000)
         status = ToolCallStatus.FAILED if output.is_error else ToolCallStatus.COMPLETED
-        return await self._finish_in_new_session(
-            data, status, output.content, True, is_error=output.is_error, duration_ms=duration_ms
-        )
+        return (
+            await self._finish_in_new_session(
+                data,
+                status,
+                output.content,
+                True,
+                is_error=output.is_error,
+                duration_ms=duration_ms,
+            )
+        ), True
 
     # ------------------------------------------------------------------ helpers
 
@@ -365,16 +395,29 @@ async def _heartbeating() -> AsyncIterator[None]:
             await task
 
 
+@dataclass(frozen=True)
+class DecidedToolCall:
+    """A call a person's decision finished without running it."""
+
+    server: str | None
+    tool: str | None
+    status: ToolCallStatus
+
+
 DENIED_RESULT = "DENIED: the person supervising this task did not allow this call"
 ABORTED_RESULT = "NOT RUN: the task was aborted at this call's approval"
 
 
-async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> None:
+async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> DecidedToolCall | None:
     """Apply a person's decision at `before_tool` to the call, in the caller's transaction.
 
     `approve` lets it run; `edit` runs it with the person's arguments once they fit the
     tool's schema (else the call is rejected with the reason as its result); `deny` makes
     the person's feedback its result; `abort` leaves it not run.
+
+    Returns:
+        The call when the decision gave it its final status (denied, or rejected edit), for
+        the caller to count once its transaction committed; None when it is still to run.
     """
     pause, request = data.pause, data.request
     assert pause.tool_call is not None
@@ -382,11 +425,11 @@ async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> Non
     calls = ToolCallRepository(session)
     row = await calls.lock(call_id)
     if ToolCallStatus(row.status).is_final:
-        return
+        return None
     label = f"{pause.tool_call.server}.{pause.tool_call.tool}"
     if request.action == ResumeAction.APPROVE:
         await calls.decide(call_id, ToolCallStatus.APPROVED)
-        return
+        return None
     if request.action == ResumeAction.EDIT and request.arguments is not None:
         task = await TaskRepository(session).get_by_id(data.task_id)
         if task is None:
@@ -400,9 +443,9 @@ async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> Non
         if isinstance(problem, str):
             result = tool_error_text(label, f"the edited arguments were refused: {problem}")
             await calls.finish(call_id, ToolCallStatus.REJECTED, result, is_error=True)
-            return
+            return DecidedToolCall(row.server, row.tool, ToolCallStatus.REJECTED)
         await calls.decide(call_id, ToolCallStatus.APPROVED, arguments=arguments)
-        return
+        return None
     result = ABORTED_RESULT if request.action == ResumeAction.ABORT else DENIED_RESULT
     if request.feedback:
         result += f": {request.feedback}"
@@ -430,3 +473,4 @@ async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> Non
             )
         ]
     )
+    return DecidedToolCall(row.server, row.tool, ToolCallStatus.DENIED)

@@ -20,6 +20,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from agent.events.types import AgentRole
+from bench.bare_tools import BareToolTaskInput, BareToolTaskWorkflow, bench_tool_servers
 from bench.bare_workflow import BareTaskInput, BareTaskWorkflow
 from bench.client import BenchClients
 from bench.stack import RunningStack
@@ -40,6 +41,8 @@ class Params:
     tracing_milestones: int
     tracing_tasks: int
     """Tasks per side (traced, untraced) of the tracing scenario, after one warm-up each."""
+    tool_tasks: int
+    """Tasks per side (project, bare) of the tools scenario, after one warm-up each."""
     latency_tasks: int
     latency_milestones: int
     latency_call_ms: int
@@ -66,6 +69,7 @@ class Params:
                 overhead_tasks=3,
                 tracing_milestones=3,
                 tracing_tasks=4,
+                tool_tasks=5,
                 latency_tasks=30,
                 latency_milestones=2,
                 latency_call_ms=1000,
@@ -87,6 +91,7 @@ class Params:
             overhead_tasks=10,
             tracing_milestones=5,
             tracing_tasks=10,
+            tool_tasks=15,
             latency_tasks=200,
             latency_milestones=5,
             latency_call_ms=1000,
@@ -151,6 +156,8 @@ class Bench:
             self.bare_queue,
             "--llm-base-url",
             info.llm_base_url,
+            "--mcp-servers",
+            bench_tool_servers(),
             stdout=log,
             stderr=log,
         )
@@ -198,6 +205,19 @@ class Bench:
             id=f"bare-{uuid.uuid4().hex}",
             task_queue=self.bare_queue,
         )
+        return time.perf_counter() - started
+
+    async def run_bare_tool_task(self, data: BareToolTaskInput) -> float:
+        """Run one tool baseline task to its end; returns its wall time in seconds."""
+        started = time.perf_counter()
+        result = await self.clients.temporal.execute_workflow(
+            BareToolTaskWorkflow.run,
+            data,
+            id=f"bare-tools-{uuid.uuid4().hex}",
+            task_queue=self.bare_queue,
+        )
+        if result.tool_errors:
+            raise RuntimeError(f"{result.tool_errors} baseline tool calls answered with errors")
         return time.perf_counter() - started
 
     async def run_project_task(self, goal: str, **fields: Any) -> tuple[str, float]:

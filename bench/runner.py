@@ -32,6 +32,7 @@ from bench.scenarios import (
     resume,
     saturation,
     tokens,
+    tools,
     tracing,
 )
 from bench.stack import bench_stack
@@ -51,6 +52,7 @@ SCENARIOS: dict[str, Scenario] = {
     "tokens": tokens.run,
     "resume": resume.run,
     "tracing": tracing.run,
+    "tools": tools.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.
     "api": api_load.run,
 }

@@ -20,6 +20,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 """Seconds: event appends, relay lag, time to first token."""
 CALL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Seconds: whole LLM calls (a long completion streams for minutes)."""
+TOOL_CALL_BUCKETS = (*LATENCY_BUCKETS, 60.0, 300.0)
+"""Seconds: one MCP tool call (a local lookup takes milliseconds, a slow tool minutes)."""
 
 
 class ProjectMetrics:
@@ -97,6 +99,21 @@ class ProjectMetrics:
         self.budget_exhaustions = Counter(
             "agent_budget_exhaustions",
             "Tasks that ran out of their token or cost budget.",
+            registry=r,
+        )
+        # Tool calls (worker, `activities.tools` and `activities.tool_turns`). Server and
+        # tool names come from the configuration (a name the model made up is `unknown`).
+        self.tool_calls = Counter(
+            "agent_tool_calls",
+            "Tool calls by server, tool and outcome (completed, failed, rejected, denied, lost).",
+            ["server", "tool", "outcome"],
+            registry=r,
+        )
+        self.tool_call_seconds = Histogram(
+            "agent_tool_call_duration_seconds",
+            "Duration of calls to MCP servers by server and tool (each execution, retries too).",
+            ["server", "tool"],
+            buckets=TOOL_CALL_BUCKETS,
             registry=r,
         )
         # Events (worker appends, API relays).

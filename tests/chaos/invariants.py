@@ -5,7 +5,8 @@
 2. Its stored events have sequence numbers 1..N without gaps and no idempotency key twice.
 3. Every client's received log equals the stored log (same sequence numbers, same events,
    in order, nothing twice); so does the REST view read page by page.
-4. Milestone outputs are written once: one worker `LLM_COMPLETE` per milestone attempt,
+4. Milestone outputs are written once: one worker `LLM_COMPLETE` per milestone attempt
+   (turns of a tool-using attempt that asked for tool calls aside: they are no output),
    and a passed milestone's output is the text of its last attempt's `LLM_COMPLETE`.
 5. Cost and token totals equal the sum of the usage the events report: `LLM_COMPLETE`
    plus the partial usage of `AGENT_FAILED` (a stream cut half-way was still billed).
@@ -29,7 +30,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from activities.models import PREVIEW_CHARS
+from activities.models import PREVIEW_CHARS, ExecuteOutcome
 from activities.policies import CHUNK_FLUSH_INTERVAL_SECONDS
 from agent.db.models import Event, Milestone, Task
 from agent.events.types import AgentRole, EventType, TaskStatus
@@ -157,6 +158,12 @@ def _snippet(text: str) -> str | None:
     return None
 
 
+def _asked_for_tools(event: Event) -> bool:
+    """Whether a worker's `LLM_COMPLETE` is a turn that asked for tool calls."""
+    result = event.details.get("result")
+    return isinstance(result, dict) and result.get("outcome") == ExecuteOutcome.TOOL_CALLS
+
+
 async def check(
     cluster: Cluster,
     name: str,
@@ -245,6 +252,8 @@ async def check(
         worker_completes: dict[tuple[str, int], list[Event]] = defaultdict(list)
         for e in events:
             if e.type == EventType.LLM_COMPLETE and e.agent == AgentRole.WORKER:
+                if _asked_for_tools(e):
+                    continue  # a turn of a tool-using attempt, not its output
                 worker_completes[(str(e.details.get("key")), int(e.details["attempt"]))].append(e)
         for (key, attempt), items in worker_completes.items():
             if len(items) != 1:
