@@ -122,7 +122,7 @@ class PlanningActivities(LLMActivityBase):
             await self._started(session, call, f"Planning (attempt {data.attempt})")
         response = await self._stream(call, messages, json_mode=True)
         try:
-            plan = parse_plan_text(response.content)
+            plan = parse_plan_text(response.content, max_milestones=data.max_milestones)
         except PlanValidationError as exc:
             output = PlanOutput(valid=False, error=str(exc)[:2000], usage=call_usage(response))
             async with self._db.session() as session, session.begin():

@@ -141,8 +141,9 @@ class Engine:
         max_attempts: int = 3,
         timeout_seconds: float | None = None,
         default_action: ResumeAction = ResumeAction.CONTINUE,
+        **options: Any,
     ) -> WorkflowHandle[TaskWorkflow, TaskResult]:
-        """Create a task and start its workflow."""
+        """Create a task and start its workflow (`options`: more `TaskInput` fields)."""
         task_id = await self.create_task(goal, complexity=complexity.value if complexity else None)
         task_input = TaskInput(
             task_id=task_id,
@@ -154,6 +155,7 @@ class Engine:
             max_attempts=max_attempts,
             breakpoint_timeout_seconds=timeout_seconds,
             breakpoint_default_action=default_action,
+            **options,
         )
         return await self.client.start_workflow(
             TaskWorkflow.run,
