@@ -42,7 +42,7 @@ from workflows.task_workflow import TaskWorkflow
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"
 """Recorded workflow histories, one folder per workflow version (`v1`, `v2`, ...)."""
 
-RECORDED_HISTORIES = HISTORIES_DIR / "v3"
+RECORDED_HISTORIES = HISTORIES_DIR / "v4"
 """Where recording writes: the histories of today's workflow code (see `test_replay`)."""
 
 RECORD_ENV = "AGENT_RECORD_HISTORIES"
@@ -243,15 +243,20 @@ async def dev_engine(
 @pytest.fixture
 def record_history(
     request: pytest.FixtureRequest,
-) -> Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]:
-    """Write a finished workflow's history to `RECORDED_HISTORIES/<test>.json` when recording."""
+) -> Callable[..., Awaitable[None]]:
+    """Write a finished workflow's history to `RECORDED_HISTORIES/<test>.json` when recording.
 
-    async def record(handle: WorkflowHandle[Any, Any]) -> None:
+    The history is that of the handle's run; `suffix` names another run of the same test
+    (`<test>-<suffix>.json`), such as the run a continue-as-new started.
+    """
+
+    async def record(handle: WorkflowHandle[Any, Any], suffix: str = "") -> None:
         if os.environ.get(RECORD_ENV) != "1":
             return
         history = await handle.fetch_history()
         RECORDED_HISTORIES.mkdir(parents=True, exist_ok=True)
         name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
+        name += f"-{suffix}" if suffix else ""
         path = RECORDED_HISTORIES / f"{name}.json"
         path.write_text(json.dumps(json.loads(history.to_json()), indent=1))
 

@@ -12,13 +12,14 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
 from agent.contract.breakpoints import ResumeAction
-from agent.contract.task import ResumeRequest, TaskProgress
+from agent.contract.task import DEFAULT_HISTORY_MAX_EVENTS, ResumeRequest, TaskProgress
 from agent.db.models import BreakpointDecision
 from agent.events.types import BreakpointKind, EventType, TaskStatus
 from tests.workflows.conftest import Engine
@@ -34,6 +35,8 @@ from workflows.task_workflow import TaskWorkflow
 
 QUERY_RPC_TIMEOUT = timedelta(seconds=5)
 POLL_SECONDS = 0.05
+
+SLOW_TIMEOUT_SECONDS = 3_600
 
 HISTORY_BOUND = 200
 """A bound small enough that 30 sequential milestones need several runs."""
@@ -113,7 +116,13 @@ async def test_long_sequential_task_continues_as_new_and_completes(
     )
     assert progress.status == TaskStatus.COMPLETED
     assert len(progress.milestones) == 30
-    await record_history(handle)
+    # A run that ends in continue-as-new, and the run it started, for replay.
+    await record_history(handle, "run1")
+    handover = runs[0].events[-1].workflow_execution_continued_as_new_event_attributes
+    await record_history(
+        engine.client.get_workflow_handle(handle.id, run_id=handover.new_execution_run_id),
+        "run2",
+    )
 
 
 async def test_a_pause_delays_the_boundary_and_its_resume_applies_once(
@@ -205,6 +214,30 @@ async def progress_of(handle: Handle) -> TaskProgress:
             return await handle.query(TaskWorkflow.progress, rpc_timeout=QUERY_RPC_TIMEOUT)
         except RPCError:
             await asyncio.sleep(POLL_SECONDS)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SLOW_TIMEOUT_SECONDS)
+async def test_two_thousand_milestones_complete_in_bounded_runs(engine: Engine) -> None:
+    # Arrange: the issue's long task, with the default history bound.
+    handle: Handle = await engine.start(
+        "Very long job [milestones=2000] [plan=sequential]",
+        max_parallel=1,
+        max_plan_milestones=2_000,
+    )
+    assert handle.first_execution_run_id is not None
+
+    # Act
+    result = await handle.result()
+
+    # Assert
+    assert result.status == TaskStatus.COMPLETED
+    assert result.milestones_passed == 2_000
+    runs = await runs_of(engine.client, handle.id, handle.first_execution_run_id)
+    assert len(runs) >= 2
+    assert all(len(run.events) < DEFAULT_HISTORY_MAX_EVENTS for run in runs)
+    events = await assert_gapless(engine, result.task_id)
+    assert usage_sum(events) == (result.totals.input_tokens, result.totals.output_tokens)
 
 
 def handle_task_id(handle: Handle) -> UUID:
