@@ -3,7 +3,9 @@
 `tests/histories/` holds one folder per version of the workflow code that recorded them,
 and every folder is replayed: `v1/` predates `workflow.patched("start-task-local-activity")`,
 `v2/` was recorded with the `start-task-local-activity`, `budget-reservation` and
-`breakpoint-timeout-ends` patches in place, `v3/` also with `waiting-on-search-attribute`.
+`breakpoint-timeout-ends` patches in place, `v3/` also with `waiting-on-search-attribute`,
+`v4/` also with `continue-as-new` (a run that ends in continue-as-new and the run it
+started, `test_long_sequential_task_continues_as_new_and_completes-run1/-run2`).
 
 Recording a history when the workflow changes: a change that alters the commands a
 workflow issues (an activity added, removed or reordered, a timer, a new wait) must keep
@@ -34,6 +36,7 @@ from tests.workflows.conftest import HISTORIES_DIR, RECORDED_HISTORIES
 from workflows.task_workflow import (
     BREAKPOINT_TIMEOUT_PATCH,
     BUDGET_RESERVATION_PATCH,
+    CONTINUE_AS_NEW_PATCH,
     START_TASK_LOCAL_PATCH,
     WAITING_ON_PATCH,
     TaskWorkflow,
@@ -77,6 +80,7 @@ def test_current_histories_take_every_patched_branch() -> None:
         BUDGET_RESERVATION_PATCH,
         BREAKPOINT_TIMEOUT_PATCH,
         WAITING_ON_PATCH,
+        CONTINUE_AS_NEW_PATCH,
     } <= seen
 
 
