@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from agent.contract.task import PauseState, ResumeRequest, Totals
+from agent.contract.task import MAX_MILESTONES, ModelChoice, PauseState, ResumeRequest, Totals
 from agent.contract.tools import ToolCallRef
 from agent.events.types import AgentRole, MilestoneStatus, TaskComplexity, TaskStatus
 from agent.llm.types import Usage
@@ -84,13 +84,6 @@ class BudgetBlock(BaseModel):
     estimated_tokens: int
     estimated_cost_usd: float | None = None
     remaining: BudgetRemaining
-
-
-class ModelChoice(BaseModel):
-    """The model one role uses and its context budget."""
-
-    model: str
-    context_budget_tokens: int = Field(gt=0)
 
 
 # --------------------------------------------------------------------------- task state
@@ -208,6 +201,8 @@ class PlanInput(LLMCallInput):
     attempt: int = Field(default=1, ge=1)
     feedback: str | None = None
     human_feedback: str | None = None
+    max_milestones: int = Field(default=MAX_MILESTONES, ge=1)
+    """The largest plan the task accepts: a longer answer is invalid (and asked again)."""
 
 
 class PlanItem(BaseModel):

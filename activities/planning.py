@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.calls import (
+    MAX_OUTPUT_TOKENS,
     Call,
     InvalidAgentAnswerError,
     assistant_message,
@@ -66,6 +67,19 @@ async def previous_invalid_plan(session: AsyncSession, task_id: UUID) -> str | N
         return None
     text = row.details.get("text")
     return text if isinstance(text, str) else None
+
+
+PLAN_TOKENS_PER_MILESTONE = 40
+"""Output tokens a planner answer needs per milestone (key, title, dependencies as JSON)."""
+
+
+def planner_max_tokens(max_milestones: int) -> int:
+    """The planner's `max_tokens`: its role's default, more when the task accepts big plans.
+
+    A plan limit above the default (`AGENT_MAX_PLAN_MILESTONES`) needs a planner model
+    whose output limit allows this many tokens.
+    """
+    return max(MAX_OUTPUT_TOKENS[AgentRole.PLANNER], max_milestones * PLAN_TOKENS_PER_MILESTONE)
 
 
 class PlanningActivities(LLMActivityBase):
@@ -128,17 +142,19 @@ class PlanningActivities(LLMActivityBase):
                     logger.warning("previous_plan_answer_missing", task_id=str(data.task_id))
                     parts.append(rejection_message(data.feedback))
                 messages.append(user_message("\n\n".join(parts)))
-            if (block := self._check_budget(call, messages, data.budget)) is not None:
+            max_tokens = planner_max_tokens(data.max_milestones)
+            if (block := self._check_budget(call, messages, data.budget, max_tokens)) is not None:
                 return PlanOutput(blocked=block)
             await self._started(session, call, f"Planning (attempt {data.attempt})")
         response = await self._stream(
             call,
             messages,
             json_mode=True,
+            max_tokens=max_tokens,
             response_format=structured_format(self._settings, data.model, PLAN_FORMAT),
         )
         try:
-            plan = parse_plan_text(response.content)
+            plan = parse_plan_text(response.content, max_milestones=data.max_milestones)
         except PlanValidationError as exc:
             output = PlanOutput(valid=False, error=str(exc)[:2000], usage=call_usage(response))
             async with self._db.session() as session, session.begin():

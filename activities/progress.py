@@ -12,8 +12,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.common import draft
-from activities.models import ModelChoice
-from agent.contract.task import Totals
+from agent.contract.task import ModelChoice, Totals
 from agent.events.types import AgentRole, EventType, MilestoneStatus, TaskComplexity, TaskStatus
 from agent.llm.routing import ModelRouter
 from agent.llm.types import Usage

@@ -30,7 +30,7 @@ from activities.tools import DecidedToolCall, apply_tool_decision
 from agent.config import Settings
 from agent.contract.errors import WorkflowErrorType
 from agent.contract.plan import Plan, PlanValidationError, apply_edits
-from agent.contract.task import Budget, MilestoneSpec, PlanEdit
+from agent.contract.task import PLAN_MILESTONES_CEILING, Budget, MilestoneSpec, PlanEdit
 from agent.db.models import Milestone
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType, TaskComplexity, TaskStatus
@@ -79,7 +79,8 @@ def _edited_plan(rows: Sequence[Milestone], edits: PlanEdit) -> Plan:
         ]
     )
     try:
-        return apply_edits(stored, edits)
+        # The workflow checked the edit against the task's plan limit already.
+        return apply_edits(stored, edits, max_milestones=PLAN_MILESTONES_CEILING)
     except PlanValidationError as exc:
         raise ApplicationError(
             f"the plan edit does not apply to the stored plan: {exc}",

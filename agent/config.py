@@ -9,6 +9,12 @@ import platformdirs
 from pydantic import AliasChoices, AnyUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.contract.task import (
+    DEFAULT_HISTORY_MAX_EVENTS,
+    MAX_MILESTONES,
+    MIN_HISTORY_MAX_EVENTS,
+    PLAN_MILESTONES_CEILING,
+)
 from agent.events.types import TaskComplexity
 
 DEFAULT_TASK_QUEUE = "agent-tasks"
@@ -209,6 +215,21 @@ class Settings(BaseSettings):
     # Clients (`agent run`, `agent follow`, ...): else the `stack.json` of `agent up`.
     api_url: str | None = None
     api_key: SecretStr | None = None
+
+    # Tasks: limits fixed in each task's workflow input when it is created.
+    max_plan_milestones: int = Field(
+        default=MAX_MILESTONES,
+        ge=1,
+        le=PLAN_MILESTONES_CEILING,
+        description="The largest plan a task accepts; a planner answer or plan edit past it "
+        "is refused with the reason.",
+    )
+    history_max_events: int = Field(
+        default=DEFAULT_HISTORY_MAX_EVENTS,
+        ge=MIN_HISTORY_MAX_EVENTS,
+        description="A task's workflow run continues as new before its history passes this "
+        "many events (Temporal warns at 10,240).",
+    )
 
     # Worker.
     max_concurrent_activities: int = Field(default=200, ge=1)

@@ -195,6 +195,8 @@ class TaskOut(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    events_pruned_at: datetime | None = None
+    """Set once `agent db prune` removed the task's events and outputs (totals stay)."""
     links: TaskLinks
 
 

@@ -108,5 +108,6 @@ def _task_fields(task: Any, request: Request) -> dict[str, Any]:
         "updated_at": task.updated_at,
         "started_at": task.started_at,
         "finished_at": task.finished_at,
+        "events_pruned_at": task.events_pruned_at,
         "links": _links(request, task.id),
     }

@@ -36,6 +36,7 @@ def check_resume(
     already_decided: bool,
     plan: Plan | None,
     statuses: Mapping[str, MilestoneStatus],
+    max_milestones: int,
 ) -> None:
     """Reject a resume that does not fit the open breakpoint.
 
@@ -46,6 +47,7 @@ def check_resume(
         already_decided: Whether the open breakpoint already has a decision.
         plan: The current plan (None before planning).
         statuses: The milestones' statuses, which decide what a plan edit may touch.
+        max_milestones: The largest plan the task accepts (an edit past it is invalid).
 
     Raises:
         ApplicationError: Task not paused, wrong breakpoint id, an action that does
@@ -86,7 +88,7 @@ def check_resume(
             "there is no plan to edit yet", type=WorkflowErrorType.INVALID_PLAN_EDIT
         )
     try:
-        apply_edits(plan, request.edits, statuses)
+        apply_edits(plan, request.edits, statuses, max_milestones=max_milestones)
     except PlanValidationError as exc:
         raise ApplicationError(
             f"invalid plan edit: {exc}", type=WorkflowErrorType.INVALID_PLAN_EDIT

@@ -58,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
         LLMCallInput,
         LLMCallOutput,
         MilestoneMarkInput,
-        ModelChoice,
         PauseInput,
         PlanInput,
         PlanOutput,
@@ -80,12 +79,16 @@ with workflow.unsafe.imports_passed_through():
         validate_plan,
     )
     from agent.contract.task import (
+        PLAN_MILESTONES_CEILING,
         Budget,
+        MilestoneCarry,
         MilestoneProgress,
         MilestoneSpec,
+        ModelChoice,
         PauseState,
         ResumeRequest,
         ResumeResult,
+        TaskCarryOver,
         TaskInput,
         TaskProgress,
         TaskResult,
@@ -113,6 +116,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "COMPRESSION_TARGET_RATIO",
+    "CONTINUE_AS_NEW_PATCH",
     "MAX_PLAN_ATTEMPTS",
     "FailureReason",
     "TaskWorkflow",
@@ -136,6 +140,15 @@ while a call waits out a provider outage, `person` while paused at a breakpoint)
 TOOLS_PATCH = "tools"
 """`workflow.patched` id: a task with tools pins them at start, and its milestone attempts
 are loops of model turns and tool calls (`execute_turn`, `call_tool`)."""
+
+CONTINUE_AS_NEW_PATCH = "continue-as-new"
+"""`workflow.patched` id: a run whose history nears `TaskInput.history_max_events` (or whose
+server suggests it) continues as new at a safe point, carrying `TaskCarryOver`; continued
+runs give their activities ids of their own (`run<n>-<k>`), so event keys stay unique."""
+
+HISTORY_RESERVE_EVENTS = 20
+"""Events kept free below the history bound for the run's last steps (continue-as-new and
+its workflow task), on top of the most one milestone took so far."""
 
 MAX_PLAN_ATTEMPTS = 3
 """Planner answers that fail validation are asked again this many times in all."""
@@ -173,6 +186,16 @@ class TaskWorkflow:
         self._prompt_versions: dict[str, int] = {}
         self._tools: list[str] = []
         """`server.tool` of the task's pinned tools (none: attempts are single LLM calls)."""
+        # Continue-as-new: which run of the chain this is, and whether it is handing over.
+        self._run = 0
+        self._activity_count = 0
+        """Activities scheduled by this run (continued runs name their activities)."""
+        self._continuing = False
+        """Set at a safe point once the history is near its bound: start no milestone."""
+        self._started_here = 0
+        """Milestones this run started (a run hands over only after making progress)."""
+        self._milestone_events = 0
+        """The most history events one milestone took (start to end), the headroom kept."""
         self._stop: EndTaskError | None = None
         """Set when the task ends: later breakpoints and LLM calls raise it."""
         # The plan and its milestones.
@@ -225,24 +248,31 @@ class TaskWorkflow:
         self._input = task
         self._budget = task.budget
         self._complexity = task.complexity
+        if task.carry_over is not None:
+            self._restore(task.carry_over)
         self._status = TaskStatus.RUNNING
         summary_preview = ""
         try:
-            self._upsert(
-                {
-                    TASK_STATUS.name: TaskStatus.RUNNING.value,
-                    USER_ID.name: str(task.user_id),
-                    AWAITING_HUMAN.name: False,
-                    COST_USD.name: 0.0,
-                }
-            )
-            await self._start_and_route()
-            if task.tools_enabled and workflow.patched(TOOLS_PATCH):
-                await self._pin_tools()
-            await self._make_plan()
-            if BreakpointKind.AFTER_PLAN in task.breakpoints:
-                await self._after_plan()
+            if task.carry_over is None:
+                self._upsert(
+                    {
+                        TASK_STATUS.name: TaskStatus.RUNNING.value,
+                        USER_ID.name: str(task.user_id),
+                        AWAITING_HUMAN.name: False,
+                        COST_USD.name: 0.0,
+                    }
+                )
+                await self._start_and_route()
+                if task.tools_enabled and workflow.patched(TOOLS_PATCH):
+                    await self._pin_tools()
+                await self._make_plan()
+                if BreakpointKind.AFTER_PLAN in task.breakpoints:
+                    await self._after_plan()
+            else:
+                self._refresh_details()
             await self._run_dag()
+            if self._continuing and self._work_left():
+                await self._continue_as_new()
             if dag.any_failed(self._milestones):
                 raise EndTaskError(TaskStatus.FAILED, FailureReason.MILESTONES_FAILED)
             summary = await self._llm(
@@ -311,6 +341,7 @@ class TaskWorkflow:
             already_decided=self._decision is not None,
             plan=self._plan,
             statuses=dag.statuses(self._milestones),
+            max_milestones=self._task.max_plan_milestones,
         )
 
     @workflow.query
@@ -389,6 +420,7 @@ class TaskWorkflow:
                 ToolActivities.pin_task_tools,
                 PinToolsInput(task_id=self._task.task_id),
                 summary="pin tools",
+                activity_id=self._activity_id(),
                 **pin_tools_options(),
             )
         except ActivityError as exc:
@@ -410,14 +442,18 @@ class TaskWorkflow:
                     attempt=attempt,
                     feedback=error,
                     human_feedback=human_feedback,
+                    max_milestones=self._task.max_plan_milestones,
                 ),
                 role=AgentRole.PLANNER,
                 summary=self._summary("plan", AgentRole.PLANNER, attempt),
             )
             if out.valid:
                 self._plan = validate_plan(
-                    MilestoneSpec(key=m.key, title=m.title, depends_on=m.depends_on)
-                    for m in out.milestones
+                    (
+                        MilestoneSpec(key=m.key, title=m.title, depends_on=m.depends_on)
+                        for m in out.milestones
+                    ),
+                    max_milestones=self._task.max_plan_milestones,
                 )
                 self._milestones = dag.states_of_plan(out.milestones)
                 self._compressed.clear()
@@ -445,12 +481,16 @@ class TaskWorkflow:
         tasks: dict[str, asyncio.Task[None]] = {}
         try:
             while True:
-                if self._pause is None:
+                if not self._continuing and self._may_continue_as_new():
+                    # A safe point comes once the running milestones end: start no more.
+                    self._continuing = True
+                if self._pause is None and not self._continuing:
                     for key in dag.milestones_to_start(
                         self._plan, self._milestones, tasks.keys(), self._task.max_parallel
                     ):
-                        tasks[key] = asyncio.create_task(self._run_milestone(key))
+                        tasks[key] = asyncio.create_task(self._measured_milestone(key))
                         self._running.add(key)
+                        self._started_here += 1
                     self._update_current()
                 if not tasks:
                     if self._pause is None:
@@ -485,6 +525,14 @@ class TaskWorkflow:
             self._update_current()
         for key in blocked_milestones(self._plan, dag.statuses(self._milestones)):
             workflow.logger.info("milestone blocked by a failed dependency: %s", key)
+
+    async def _measured_milestone(self, key: str) -> None:
+        """Run a milestone and learn how many history events it took (the run's headroom)."""
+        info = workflow.info()
+        first = info.get_current_history_length()
+        await self._run_milestone(key)
+        taken = info.get_current_history_length() - first
+        self._milestone_events = max(self._milestone_events, taken)
 
     async def _run_milestone(self, key: str) -> None:
         """One milestone: its breakpoints, attempts and the verifier's retries."""
@@ -666,6 +714,7 @@ class TaskWorkflow:
                     call=ref,
                 ),
                 summary=ui.tool_summary(execute.label, ref.label, execute.attempt),
+                activity_id=self._activity_id(),
                 **tool_call_options(ref.timeout_seconds),
             )
         except ActivityError as exc:
@@ -738,6 +787,7 @@ class TaskWorkflow:
                 report_progress=skipped,
             ),
             summary=f"{self._label(state.key)} · {status.value}",
+            activity_id=self._activity_id(),
             **db_options(),
         )
 
@@ -819,6 +869,7 @@ class TaskWorkflow:
                     totals=self._totals,
                 ),
                 summary=ui.pause_summary(kind, milestone_key),
+                activity_id=self._activity_id(),
                 **db_options(),
             )
             timed_out = False
@@ -878,7 +929,12 @@ class TaskWorkflow:
         new_plan = self._plan
         if decision.edits is not None and self._plan is not None:
             try:
-                new_plan = apply_edits(self._plan, decision.edits, dag.statuses(self._milestones))
+                new_plan = apply_edits(
+                    self._plan,
+                    decision.edits,
+                    dag.statuses(self._milestones),
+                    max_milestones=self._task.max_plan_milestones,
+                )
             except PlanValidationError as exc:  # pragma: no cover - validated by the update
                 workflow.logger.warning("plan edit no longer applies: %s", exc)
                 decision = decision.model_copy(update={"edits": None})
@@ -899,6 +955,7 @@ class TaskWorkflow:
                 plan_keys=dag.plan_keys(new_plan),
             ),
             summary=f"resume · {pause.kind.value} · {decision.action.value}",
+            activity_id=self._activity_id(),
             **db_options(),
         )
         if decision.feedback and pause.kind != BreakpointKind.BEFORE_TOOL:
@@ -973,6 +1030,7 @@ class TaskWorkflow:
                     activity,
                     data.model_copy(update={"budget": cap}),
                     summary=summary,
+                    activity_id=self._activity_id(),
                     **llm_options(self._task.llm_outage_tolerance_seconds),
                 )
             except ActivityError as exc:
@@ -1083,8 +1141,137 @@ class TaskWorkflow:
                 counts=dag.status_counts(self._milestones),
             ),
             summary=f"finish · {stop.status.value}",
+            activity_id=self._activity_id(),
             **local_db_options(),
         )
+
+    # ------------------------------------------------------------------ continue-as-new
+
+    def _may_continue_as_new(self) -> bool:
+        """Whether this run should hand over to a new one once its milestones end.
+
+        When Temporal suggests it, or when the history plus the headroom (the most events
+        one milestone took, and `HISTORY_RESERVE_EVENTS`) reaches the task's bound. A run
+        hands over only after it started a milestone, so every run makes progress.
+        """
+        if self._started_here == 0:
+            return False
+        info = workflow.info()
+        reserve = self._milestone_events + HISTORY_RESERVE_EVENTS
+        full = (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() + reserve >= self._task.history_max_events
+        )
+        return full and workflow.patched(CONTINUE_AS_NEW_PATCH)
+
+    def _work_left(self) -> bool:
+        """Whether milestones are left to run (else the task ends in this run)."""
+        assert self._plan is not None
+        return bool(
+            dag.milestones_to_start(self._plan, self._milestones, (), self._task.max_parallel)
+        )
+
+    async def _continue_as_new(self) -> None:
+        """Hand the task's state to a new run of the same workflow id (a safe point).
+
+        No milestone runs and no pause is open here; an update accepted meanwhile (the
+        resume that lifted the last pause) completes first, so its caller gets its answer
+        and the new run never sees it.
+        """
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError
+        carry = self._carry_over()
+        workflow.logger.info(
+            "continuing as new: run %d after %d history events",
+            carry.run,
+            workflow.info().get_current_history_length(),
+        )
+        workflow.continue_as_new(self._task.model_copy(update={"carry_over": carry}))
+
+    def _carry_over(self) -> TaskCarryOver:
+        """The state the next run needs: ids, statuses, counters and usage, never outputs."""
+        assert self._complexity is not None
+        return TaskCarryOver(
+            run=self._run + 1,
+            complexity=self._complexity,
+            routes=self._routes,
+            prompt_versions=self._prompt_versions,
+            tools=self._tools,
+            milestones=[
+                MilestoneCarry(
+                    key=m.key,
+                    title=m.title,
+                    depends_on=list(m.depends_on),
+                    milestone_id=m.milestone_id,
+                    status=m.status,
+                    attempts=m.attempts,
+                )
+                for m in dag.in_plan_order(self._plan, self._milestones)
+            ],
+            compressed=self._compressed,
+            task_feedback=self._task_feedback,
+            milestone_feedback=self._milestone_feedback,
+            totals=self._totals,
+            budget=self._budget,
+            breakpoint_count=self._breakpoint_count,
+            defaulted_places=sorted(self._defaulted_places),
+            call_prompt_tokens=self._call_sizes.prompt_tokens,
+            call_usd_per_token=self._call_sizes.usd_per_token,
+            milestone_events=self._milestone_events,
+            search_attributes=self._search_attributes,
+        )
+
+    def _restore(self, carry: TaskCarryOver) -> None:
+        """Take over the state the previous run handed on (see `_carry_over`)."""
+        self._run = carry.run
+        self._complexity = carry.complexity
+        self._routes = dict(carry.routes)
+        self._prompt_versions = dict(carry.prompt_versions)
+        self._tools = list(carry.tools)
+        # The plan was accepted when it was made: only the ceiling applies to its rebuild.
+        self._plan = validate_plan(
+            (
+                MilestoneSpec(key=m.key, title=m.title, depends_on=m.depends_on)
+                for m in carry.milestones
+            ),
+            max_milestones=PLAN_MILESTONES_CEILING,
+        )
+        self._milestones = {
+            m.key: MilestoneState(
+                key=m.key,
+                title=m.title,
+                depends_on=list(m.depends_on),
+                milestone_id=m.milestone_id,
+                status=m.status,
+                attempts=m.attempts,
+            )
+            for m in carry.milestones
+        }
+        self._compressed = dict(carry.compressed)
+        self._task_feedback = list(carry.task_feedback)
+        self._milestone_feedback = {k: list(v) for k, v in carry.milestone_feedback.items()}
+        self._totals = carry.totals
+        self._budget = carry.budget
+        self._breakpoint_count = carry.breakpoint_count
+        self._defaulted_places = set(carry.defaulted_places)
+        self._call_sizes = budget.CallSizes(
+            prompt_tokens=dict(carry.call_prompt_tokens),
+            usd_per_token=dict(carry.call_usd_per_token),
+        )
+        self._milestone_events = carry.milestone_events
+        self._search_attributes = dict(carry.search_attributes)
+
+    def _activity_id(self) -> str | None:
+        """The next activity's id: Temporal's own in the first run, `run<n>-<k>` after.
+
+        Event idempotency keys are `{workflow_id}:{activity_id}:{index}` and activity ids
+        restart in every run, so a continued run names its activities itself.
+        """
+        if self._run == 0:
+            return None
+        self._activity_count += 1
+        return f"run{self._run}-{self._activity_count}"
 
     # ------------------------------------------------------------------ the Temporal UI
 

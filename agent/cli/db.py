@@ -1,11 +1,19 @@
-"""`agent db`: database migrations (the commands over `agent.db.migrate`)."""
+"""`agent db`: database migrations (the commands over `agent.db.migrate`) and event retention."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
 import typer
 
+from agent.cli.replay import DurationError, parse_duration
 from agent.config import get_settings
 from agent.db.migrate import downgrade_database, upgrade_database
+
+if TYPE_CHECKING:
+    from agent.repositories.retention import PruneResult
 
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
@@ -28,6 +36,51 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 def downgrade(revision: str = typer.Argument(..., help="Target revision.")) -> None:
     """Revert migrations on AGENT_DATABASE_URL."""
     downgrade_database(_database_url(), revision)
+
+
+@db_app.command("prune")
+def prune(
+    finished_before: str = typer.Option(
+        ...,
+        "--finished-before",
+        help="Prune tasks that finished longer ago than this (30m, 12h, 30d, 2w).",
+    ),
+) -> None:
+    """Delete the events and outputs of tasks finished before then (rows and totals stay)."""
+    try:
+        age = parse_duration(finished_before)
+    except DurationError as exc:
+        typer.echo(f"error: --finished-before: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    now = datetime.now(UTC)
+    result = asyncio.run(prune_events(_database_url(), now - age, now))
+    typer.echo(
+        f"pruned {result.tasks} tasks finished before {(now - age).isoformat()}: "
+        f"{result.events} events, {result.outputs} milestone outputs"
+    )
+
+
+async def prune_events(database_url: str, cutoff: datetime, now: datetime) -> PruneResult:
+    """Prune the tasks finished before `cutoff` in one transaction.
+
+    Args:
+        database_url: The database to prune.
+        cutoff: Tasks that finished before this instant lose their events and outputs.
+        now: Recorded as the tasks' `events_pruned_at`.
+
+    Returns:
+        How many tasks, events and outputs were pruned.
+    """
+    # The data layer is imported on use so `agent --help` and other commands start fast.
+    from agent.db.session import DatabaseSessionManager
+    from agent.repositories.retention import RetentionRepository
+
+    async with (
+        DatabaseSessionManager(database_url, pool_size=1) as manager,
+        manager.session() as session,
+        session.begin(),
+    ):
+        return await RetentionRepository(session).prune_finished_before(cutoff, now)
 
 
 def register(app: typer.Typer) -> None:

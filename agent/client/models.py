@@ -66,6 +66,8 @@ class TaskOut(_Response):
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    events_pruned_at: datetime | None = None
+    """Set once the task's events and outputs were pruned (its totals stay)."""
 
 
 class TaskDetail(TaskOut):

@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from agent.contract.task import MAX_MILESTONES, MilestoneChange, MilestoneSpec, PlanEdit
+from agent.contract.task import (
+    MAX_MILESTONES,
+    PLAN_MILESTONES_CEILING,
+    MilestoneChange,
+    MilestoneSpec,
+    PlanEdit,
+)
 from agent.events.types import MilestoneStatus
 
 MIN_MILESTONES = 1
@@ -35,9 +41,15 @@ class PlanValidationError(ValueError):
 
 
 class Plan(BaseModel):
-    """A validated plan: unique keys, known dependencies, no cycles, bounded size."""
+    """A validated plan: unique keys, known dependencies, no cycles, bounded size.
 
-    milestones: list[MilestoneSpec] = Field(min_length=MIN_MILESTONES, max_length=MAX_MILESTONES)
+    The model bounds every plan by `PLAN_MILESTONES_CEILING`; a task's own (smaller) limit
+    is checked by `validate_plan`, `parse_plan_text` and `apply_edits`.
+    """
+
+    milestones: list[MilestoneSpec] = Field(
+        min_length=MIN_MILESTONES, max_length=PLAN_MILESTONES_CEILING
+    )
 
     @model_validator(mode="after")
     def _check_graph(self) -> Plan:
@@ -121,25 +133,47 @@ def find_cycle(milestones: Sequence[MilestoneSpec]) -> list[str] | None:
     return None
 
 
-def validate_plan(milestones: Iterable[MilestoneSpec]) -> Plan:
-    """Validate milestones as a plan.
+def check_plan_size(count: int, max_milestones: int) -> None:
+    """Refuse a plan with more milestones than the task accepts.
+
+    Args:
+        count: The plan's number of milestones.
+        max_milestones: The task's limit (`AGENT_MAX_PLAN_MILESTONES` when it was created).
+
+    Raises:
+        PlanValidationError: Naming both numbers and the setting.
+    """
+    if count > max_milestones:
+        raise PlanValidationError(
+            f"the plan has {count} milestones; a plan may have at most {max_milestones} "
+            "(AGENT_MAX_PLAN_MILESTONES)"
+        )
+
+
+def validate_plan(
+    milestones: Iterable[MilestoneSpec], *, max_milestones: int = MAX_MILESTONES
+) -> Plan:
+    """Validate milestones as a plan of at most `max_milestones`.
 
     Raises:
         PlanValidationError: With a message fit to show the planner or a person.
     """
+    specs = list(milestones)
+    check_plan_size(len(specs), max_milestones)
     try:
-        return Plan(milestones=list(milestones))
+        return Plan(milestones=specs)
     except PlanValidationError:
         raise
     except ValidationError as exc:
         raise PlanValidationError(_describe(exc)) from exc
 
 
-def parse_plan_text(text: str) -> Plan:
+def parse_plan_text(text: str, *, max_milestones: int = MAX_MILESTONES) -> Plan:
     """Parse and validate a planner's answer: JSON `{"milestones": [...]}`, maybe fenced.
 
     Raises:
-        PlanValidationError: When the text is not valid JSON or not a valid plan.
+        PlanValidationError: When the text is not valid JSON, not a valid plan, or a plan
+            of more than `max_milestones`.
     """
     candidate = text.strip()
     fenced = _FENCE.search(candidate)
@@ -157,6 +191,8 @@ def parse_plan_text(text: str) -> Plan:
         raw = {"milestones": raw}
     if not isinstance(raw, dict):
         raise PlanValidationError('the answer must be a JSON object {"milestones": [...]}')
+    if isinstance(raw.get("milestones"), list):
+        check_plan_size(len(raw["milestones"]), max_milestones)
     try:
         return Plan.model_validate(raw)
     except PlanValidationError:
@@ -177,6 +213,8 @@ def apply_edits(
     plan: Plan,
     edits: PlanEdit,
     statuses: Mapping[str, MilestoneStatus] | None = None,
+    *,
+    max_milestones: int = MAX_MILESTONES,
 ) -> Plan:
     """Apply a person's edits to a plan and validate the result like a generated plan.
 
@@ -187,13 +225,14 @@ def apply_edits(
         plan: The current plan.
         edits: Additions, removals and changes.
         statuses: Current milestone statuses (missing keys count as pending).
+        max_milestones: The largest plan the task accepts.
 
     Returns:
         The edited, validated plan.
 
     Raises:
         PlanValidationError: When an edit names an unknown or locked milestone, adds a
-            duplicate, or the result breaks the plan rules.
+            duplicate, or the result breaks the plan rules (its size included).
     """
     statuses = statuses or {}
     current = {m.key: m for m in plan.milestones}
@@ -240,7 +279,7 @@ def apply_edits(
         if added.key in removed:
             raise PlanValidationError(f"cannot remove and re-add milestone {added.key!r}")
         result.append(added)
-    return validate_plan(result)
+    return validate_plan(result, max_milestones=max_milestones)
 
 
 def ready_milestones(

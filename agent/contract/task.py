@@ -12,10 +12,24 @@ from uuid import UUID
 from pydantic import BaseModel, Field, computed_field
 
 from agent.contract.breakpoints import ResumeAction, allowed_actions
-from agent.events.types import BreakpointKind, MilestoneStatus, TaskComplexity, TaskStatus
+from agent.events.types import (
+    AgentRole,
+    BreakpointKind,
+    MilestoneStatus,
+    TaskComplexity,
+    TaskStatus,
+)
 
 MILESTONE_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_MILESTONES = 100
+"""The largest plan a task accepts unless configured (`AGENT_MAX_PLAN_MILESTONES`)."""
+PLAN_MILESTONES_CEILING = 10_000
+"""The largest `AGENT_MAX_PLAN_MILESTONES` allowed: the structural bound of every plan."""
+DEFAULT_HISTORY_MAX_EVENTS = 10_000
+"""A run continues as new once its history nears this many events
+(`AGENT_HISTORY_MAX_EVENTS`; Temporal warns at 10,240 and stops a run at 51,200)."""
+MIN_HISTORY_MAX_EVENTS = 100
+"""The smallest history bound a task accepts (a run must fit a few milestones)."""
 DEFAULT_MAX_TOOL_ROUNDS = 8
 MAX_TOOL_ROUNDS = 50
 
@@ -75,7 +89,7 @@ class MilestoneSpec(BaseModel):
     key: str = Field(pattern=MILESTONE_KEY_PATTERN)
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=20_000)
-    depends_on: list[str] = Field(default_factory=list, max_length=MAX_MILESTONES)
+    depends_on: list[str] = Field(default_factory=list, max_length=PLAN_MILESTONES_CEILING)
 
 
 class MilestoneChange(BaseModel):
@@ -84,15 +98,67 @@ class MilestoneChange(BaseModel):
     key: str = Field(pattern=MILESTONE_KEY_PATTERN)
     title: str | None = Field(default=None, min_length=1, max_length=500)
     description: str | None = Field(default=None, max_length=20_000)
-    depends_on: list[str] | None = Field(default=None, max_length=MAX_MILESTONES)
+    depends_on: list[str] | None = Field(default=None, max_length=PLAN_MILESTONES_CEILING)
 
 
 class PlanEdit(BaseModel):
     """Changes to a plan at a breakpoint; the result is validated like a generated plan."""
 
-    add: list[MilestoneSpec] = Field(default_factory=list, max_length=MAX_MILESTONES)
-    remove: list[str] = Field(default_factory=list, max_length=MAX_MILESTONES)
-    change: list[MilestoneChange] = Field(default_factory=list, max_length=MAX_MILESTONES)
+    add: list[MilestoneSpec] = Field(default_factory=list, max_length=PLAN_MILESTONES_CEILING)
+    remove: list[str] = Field(default_factory=list, max_length=PLAN_MILESTONES_CEILING)
+    change: list[MilestoneChange] = Field(default_factory=list, max_length=PLAN_MILESTONES_CEILING)
+
+
+class ModelChoice(BaseModel):
+    """The model one role uses and its context budget."""
+
+    model: str
+    context_budget_tokens: int = Field(gt=0)
+
+
+class MilestoneCarry(BaseModel):
+    """One milestone's state as a continued run receives it (its texts stay in PostgreSQL)."""
+
+    key: str
+    title: str
+    depends_on: list[str] = Field(default_factory=list)
+    milestone_id: UUID
+    status: MilestoneStatus = MilestoneStatus.PENDING
+    attempts: int = 0
+
+
+class TaskCarryOver(BaseModel):
+    """The state a task's workflow hands to its next run when it continues as new.
+
+    Only state, never outputs (they stay in PostgreSQL): the plan and milestone states in
+    plan order, usage and budget, breakpoint counters, feedback, routes and pinned
+    versions. A continued run skips start, classification and planning and resumes the
+    milestone DAG where the previous run stopped.
+    """
+
+    run: int = Field(ge=1)
+    """This run's place in the chain (the first run has no carry-over: run 0)."""
+    complexity: TaskComplexity
+    routes: dict[AgentRole, ModelChoice]
+    prompt_versions: dict[str, int] = Field(default_factory=dict)
+    tools: list[str] = Field(default_factory=list)
+    milestones: list[MilestoneCarry] = Field(min_length=1)
+    """The plan's milestones in plan order (the plan is rebuilt from them)."""
+    compressed: dict[str, int] = Field(default_factory=dict)
+    """Milestone key -> sequence number of its compressed context."""
+    task_feedback: list[str] = Field(default_factory=list)
+    milestone_feedback: dict[str, list[str]] = Field(default_factory=dict)
+    totals: Totals = Field(default_factory=Totals)
+    budget: Budget = Field(default_factory=Budget)
+    breakpoint_count: int = 0
+    """Breakpoints opened so far: ids stay unique across runs."""
+    defaulted_places: list[str] = Field(default_factory=list)
+    call_prompt_tokens: dict[AgentRole, int] = Field(default_factory=dict)
+    call_usd_per_token: dict[str, float] = Field(default_factory=dict)
+    milestone_events: int = 0
+    """The most history events one milestone took so far (the headroom kept per run)."""
+    search_attributes: dict[str, str | bool | float | None] = Field(default_factory=dict)
+    """Search attribute values as last upserted (a continued run keeps them)."""
 
 
 class TaskInput(BaseModel):
@@ -115,6 +181,12 @@ class TaskInput(BaseModel):
     which ones is pinned by the workflow's first step."""
     max_tool_rounds: int = Field(default=DEFAULT_MAX_TOOL_ROUNDS, ge=1, le=MAX_TOOL_ROUNDS)
     """Model turns with tool calls per milestone attempt; the next turn must answer."""
+    max_plan_milestones: int = Field(default=MAX_MILESTONES, ge=1, le=PLAN_MILESTONES_CEILING)
+    """The largest plan this task accepts (`AGENT_MAX_PLAN_MILESTONES` when it was created)."""
+    history_max_events: int = Field(default=DEFAULT_HISTORY_MAX_EVENTS, ge=MIN_HISTORY_MAX_EVENTS)
+    """A run continues as new before its history passes this (`AGENT_HISTORY_MAX_EVENTS`)."""
+    carry_over: TaskCarryOver | None = None
+    """Set on a continued run: the state the previous run handed over."""
 
 
 class TaskResult(BaseModel):

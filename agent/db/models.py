@@ -109,6 +109,8 @@ class Task(TimestampMixin, Base):
     """W3C `traceparent` of the creating request (None untraced); resumes link to it."""
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    events_pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When `agent db prune` deleted the task's events and outputs (None: log whole)."""
 
     milestones: Mapped[list[Milestone]] = relationship(
         back_populates="task",

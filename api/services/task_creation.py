@@ -71,7 +71,8 @@ async def create_and_start_task(
         user_id: The caller.
         body: The validated request.
         idempotency_key: The request's `Idempotency-Key`, if any.
-        settings: The server's default spend limits (None: no spend check).
+        settings: The server's default spend limits (None: no spend check) and the
+            task limits its workflow input carries (None: their defaults).
         tools_enabled: Whether the task may call tools (`check_requested_tools`).
 
     Returns:
@@ -124,7 +125,9 @@ async def create_and_start_task(
     await db.commit()
     # Commit first: the workflow's first activity reads the row. A crash between the
     # commit and the start leaves a pending task that a retry with the key starts.
-    await _start_workflow(client, task_queue, task, body, tools_enabled)
+    await _start_workflow(
+        client, task_queue, _task_input(task, body, tools_enabled, settings), task.workflow_id
+    )
     return CreatedTask(task, created)
 
 
@@ -205,7 +208,16 @@ def check_budget_is_enforceable(body: TaskCreate, settings: Settings) -> None:
     )
 
 
-def _task_input(task: Task, body: TaskCreate, tools_enabled: bool) -> TaskInput:
+def _task_input(
+    task: Task, body: TaskCreate, tools_enabled: bool, settings: Settings | None
+) -> TaskInput:
+    limits: dict[str, Any] = {}
+    if settings is not None:
+        # Fixed per task: the workflow must decide the same on every replay.
+        limits = {
+            "max_plan_milestones": settings.max_plan_milestones,
+            "history_max_events": settings.history_max_events,
+        }
     return TaskInput(
         task_id=task.id,
         user_id=task.user_id,
@@ -220,11 +232,12 @@ def _task_input(task: Task, body: TaskCreate, tools_enabled: bool) -> TaskInput:
         llm_outage_tolerance_seconds=body.llm_outage_tolerance_seconds,
         max_tool_rounds=body.max_tool_rounds,
         tools_enabled=tools_enabled,
+        **limits,
     )
 
 
 async def _start_workflow(
-    client: Client, task_queue: str, task: Task, body: TaskCreate, tools_enabled: bool
+    client: Client, task_queue: str, task_input: TaskInput, workflow_id: str
 ) -> None:
     """Start the task's workflow exactly once, however often this is called.
 
@@ -235,17 +248,17 @@ async def _start_workflow(
     try:
         await client.start_workflow(
             TaskWorkflow.run,
-            _task_input(task, body, tools_enabled),
-            id=task.workflow_id,
+            task_input,
+            id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=ReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=ConflictPolicy.USE_EXISTING,
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(USER_ID, str(task.user_id)),
+                    SearchAttributePair(USER_ID, str(task_input.user_id)),
                     SearchAttributePair(TASK_STATUS, TaskStatus.PENDING.value),
                 ]
             ),
         )
     except WorkflowAlreadyStartedError:
-        logger.info("workflow_already_started", workflow_id=task.workflow_id)
+        logger.info("workflow_already_started", workflow_id=workflow_id)

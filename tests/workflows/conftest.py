@@ -43,7 +43,7 @@ from workflows.task_workflow import TaskWorkflow
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"
 """Recorded workflow histories, one folder per workflow version (`v1`, `v2`, ...)."""
 
-RECORDED_HISTORIES = HISTORIES_DIR / "v4"
+RECORDED_HISTORIES = HISTORIES_DIR / "v5"
 """Where recording writes: the histories of today's workflow code (see `test_replay`)."""
 
 RECORD_ENV = "AGENT_RECORD_HISTORIES"
@@ -145,9 +145,12 @@ class Engine:
         timeout_seconds: float | None = None,
         default_action: ResumeAction = ResumeAction.CONTINUE,
         tools: list[str] | None = None,
-        max_tool_rounds: int | None = None,
+        **options: Any,
     ) -> WorkflowHandle[TaskWorkflow, TaskResult]:
-        """Create a task and start its workflow (with tools when the engine has a toolbox)."""
+        """Create a task and start its workflow (`options`: more `TaskInput` fields).
+
+        With a toolbox on the engine the task may call tools (`tools`: which ones).
+        """
         budget = budget or Budget()
         task_id = await self.create_task(
             goal,
@@ -155,9 +158,6 @@ class Engine:
             tools_requested=tools,
             max_tool_calls=budget.max_tool_calls,
         )
-        extra: dict[str, Any] = {}
-        if max_tool_rounds is not None:
-            extra["max_tool_rounds"] = max_tool_rounds
         task_input = TaskInput(
             task_id=task_id,
             user_id=self.user_id,
@@ -169,7 +169,7 @@ class Engine:
             breakpoint_timeout_seconds=timeout_seconds,
             breakpoint_default_action=default_action,
             tools_enabled=self.toolbox is not None and bool(self.toolbox.servers),
-            **extra,
+            **options,
         )
         return await self.client.start_workflow(
             TaskWorkflow.run,
@@ -265,15 +265,20 @@ async def dev_engine(
 @pytest.fixture
 def record_history(
     request: pytest.FixtureRequest,
-) -> Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]:
-    """Write a finished workflow's history to `RECORDED_HISTORIES/<test>.json` when recording."""
+) -> Callable[..., Awaitable[None]]:
+    """Write a finished workflow's history to `RECORDED_HISTORIES/<test>.json` when recording.
 
-    async def record(handle: WorkflowHandle[Any, Any]) -> None:
+    The history is that of the handle's run; `suffix` names another run of the same test
+    (`<test>-<suffix>.json`), such as the run a continue-as-new started.
+    """
+
+    async def record(handle: WorkflowHandle[Any, Any], suffix: str = "") -> None:
         if os.environ.get(RECORD_ENV) != "1":
             return
         history = await handle.fetch_history()
         RECORDED_HISTORIES.mkdir(parents=True, exist_ok=True)
         name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
+        name += f"-{suffix}" if suffix else ""
         path = RECORDED_HISTORIES / f"{name}.json"
         path.write_text(json.dumps(json.loads(history.to_json()), indent=1))
 

@@ -15,7 +15,8 @@ from agent.db.models import Milestone, Task
 from tests.workflows.conftest import Engine
 from workflows.task_workflow import TaskWorkflow
 
-Recorder = Callable[[WorkflowHandle[Any, Any]], Awaitable[None]]
+Recorder = Callable[..., Awaitable[None]]
+"""`record_history`: `await record(handle)` or `await record(handle, "run2")`."""
 Handle = WorkflowHandle[TaskWorkflow, TaskResult]
 
 POLL_SECONDS = 0.05

@@ -107,3 +107,34 @@ def test_ready_and_blocked_milestones() -> None:
     assert ready_milestones(plan, skipped_b) == ["d"]
     failed_b = {**passed_a, "b": MilestoneStatus.FAILED}
     assert blocked_milestones(plan, failed_b) == ["d"]
+
+
+def test_the_plan_limit_is_a_parameter_up_to_the_ceiling() -> None:
+    # Arrange
+    big = [spec(f"m{i}", *([f"m{i - 1}"] if i else [])) for i in range(2_000)]
+
+    # Act
+    plan = validate_plan(big, max_milestones=2_000)
+
+    # Assert
+    assert len(plan.keys) == 2_000
+    with pytest.raises(PlanValidationError, match="2000 milestones; a plan may have at most 100"):
+        validate_plan(big)
+    with pytest.raises(PlanValidationError, match="AGENT_MAX_PLAN_MILESTONES"):
+        validate_plan(big, max_milestones=1_999)
+
+
+def test_a_planner_answer_or_edit_past_the_limit_names_it() -> None:
+    # Arrange
+    text = (
+        '{"milestones": [' + ", ".join(f'{{"key": "m{i}", "title": "T"}}' for i in range(4)) + "]}"
+    )
+    plan = validate_plan(DIAMOND)
+
+    # Act / Assert
+    with pytest.raises(PlanValidationError, match="4 milestones; a plan may have at most 3"):
+        parse_plan_text(text, max_milestones=3)
+    assert len(parse_plan_text(text, max_milestones=4).keys) == 4
+    with pytest.raises(PlanValidationError, match="5 milestones; a plan may have at most 4"):
+        apply_edits(plan, PlanEdit(add=[spec("e")]), max_milestones=4)
+    assert apply_edits(plan, PlanEdit(add=[spec("e")]), max_milestones=5).keys[-1] == "e"

@@ -4,7 +4,9 @@
 and every folder is replayed: `v1/` predates `workflow.patched("start-task-local-activity")`,
 `v2/` was recorded with the `start-task-local-activity`, `budget-reservation` and
 `breakpoint-timeout-ends` patches in place, `v3/` also with `waiting-on-search-attribute`,
-`v4/` also with `tools` (tasks whose attempts call tools).
+`v4/` also with `tools` (tasks whose attempts call tools), `v5/` also with
+`continue-as-new` (a run that ends in continue-as-new and the run it started,
+`test_long_sequential_task_continues_as_new_and_completes-run1/-run2`).
 
 Recording a history when the workflow changes: a change that alters the commands a
 workflow issues (an activity added, removed or reordered, a timer, a new wait) must keep
@@ -35,6 +37,7 @@ from tests.workflows.conftest import HISTORIES_DIR, RECORDED_HISTORIES
 from workflows.task_workflow import (
     BREAKPOINT_TIMEOUT_PATCH,
     BUDGET_RESERVATION_PATCH,
+    CONTINUE_AS_NEW_PATCH,
     START_TASK_LOCAL_PATCH,
     TOOLS_PATCH,
     WAITING_ON_PATCH,
@@ -80,6 +83,7 @@ def test_current_histories_take_every_patched_branch() -> None:
         BREAKPOINT_TIMEOUT_PATCH,
         WAITING_ON_PATCH,
         TOOLS_PATCH,
+        CONTINUE_AS_NEW_PATCH,
     } <= seen
 
 

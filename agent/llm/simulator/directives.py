@@ -63,7 +63,8 @@ class InvalidPlanKind(StrEnum):
     DUPLICATE_KEY = "duplicate"
 
 
-MAX_MILESTONES = 100
+MAX_MILESTONES = 10_000
+"""The most milestones `[milestones=N]` asks for (the contract's plan ceiling)."""
 
 
 class Directives(BaseModel):
