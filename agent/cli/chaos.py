@@ -38,6 +38,9 @@ def chaos(
         QUICK_MARKER if quick else CHAOS_MARKER,
         "-s",
         "-q",
+        # One scenario at a time: each runs a whole cluster and times its faults.
+        "-n",
+        "0",
         # A directory of this run alone: pytest rotates the shared numbered ones, and a
         # concurrent session's rotation must not pull data dirs from under the clusters.
         "--basetemp",
