@@ -13,7 +13,9 @@ intervals. Targets: p99 <= 10 ms at 200 events/s, <= 25 ms at 1000 events/s.
 
 The scenario fails (no figure, no "met") when its own numbers are impossible: a negative
 latency, an achieved rate below `MIN_ACHIEVED_SHARE` of the requested one, or an event a
-client never received.
+client never received. After each rate, bare row+NOTIFY transactions from 20 writers as
+fast as they go measure what the database and disk allow at that moment (notifying
+commits are serialised by PostgreSQL through their WAL flush); a rate failure names it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ STREAM_SUBSCRIBERS = 5
 STREAM_TOPIC = "events"
 STREAM_DRAIN_SECONDS = 3.0
 NS_PER_MS = 1_000_000
+CAPACITY_WRITERS = 20
+CAPACITY_SECONDS = 1.0
 MIN_ACHIEVED_SHARE = 0.95
 """A run that reached less than this share of its requested rate did not measure that rate."""
 
@@ -56,19 +60,35 @@ class ImpossibleRelayResultError(RuntimeError):
     """The relay's own numbers cannot be right, so it reports no figure at all."""
 
 
-def check_possible(run_: dict[str, Any], latencies: list[float]) -> list[str]:
-    """What makes one relay run's numbers impossible (empty when they hold)."""
+def check_possible(
+    run_: dict[str, Any], latencies: list[float], capacity: float | None = None
+) -> list[str]:
+    """What makes one relay run's numbers impossible (empty when they hold).
+
+    Args:
+        run_: The run's figures (`rate`, `achieved_rate`, `missing_deliveries`, and the
+            append latency when measured).
+        latencies: Its relay latencies in ms.
+        capacity: Bare row+NOTIFY commits/s this database reached meanwhile, named in a
+            rate failure so that it says whether the database or the path fell short.
+    """
     problems = []
     rate = run_["rate"]
     if latencies and min(latencies) < 0:
         problems.append(f"{rate}/s: negative latency {min(latencies):.2f} ms")
     if run_["achieved_rate"] < MIN_ACHIEVED_SHARE * rate:
-        problems.append(
-            f"{rate}/s: achieved only {run_['achieved_rate']}/s "
-            f"(< {MIN_ACHIEVED_SHARE:.0%} of the requested rate; append p50 "
-            f"{run_['append_p50_ms']} ms, p99 {run_['append_p99_ms']} ms from its scheduled start "
-            "to COMMIT)"
-        )
+        why = [f"< {MIN_ACHIEVED_SHARE:.0%} of the requested rate"]
+        if run_.get("append_p99_ms") is not None:
+            why.append(
+                f"append p50 {run_.get('append_p50_ms')} ms, p99 {run_['append_p99_ms']} ms "
+                "from its scheduled start to COMMIT"
+            )
+        if capacity is not None:
+            why.append(
+                f"bare row+NOTIFY capacity of this database {capacity:.0f}/s "
+                f"with {CAPACITY_WRITERS} writers"
+            )
+        problems.append(f"{rate}/s: achieved only {run_['achieved_rate']}/s ({'; '.join(why)})")
     if run_["missing_deliveries"]:
         problems.append(f"{rate}/s: {run_['missing_deliveries']} deliveries missing")
     return problems
@@ -214,6 +234,41 @@ async def _pg_notify_baseline(bench: Bench, rate: int, seconds: float) -> list[f
         await writer.close()
 
 
+async def _pg_notify_capacity(bench: Bench, seconds: float) -> float:
+    """Bare row + NOTIFY commits/s with `CAPACITY_WRITERS` writers as fast as they go.
+
+    PostgreSQL serialises the commits of notifying transactions (a global lock held
+    through the commit's WAL flush), so this is the ceiling of any one-event-per-
+    transaction rate on this database and disk, whatever the code above it.
+    """
+    dsn = bench.stack.info.database_url
+    writers = [await asyncpg.connect(dsn) for _ in range(CAPACITY_WRITERS)]
+    count = 0
+    try:
+        await writers[0].execute(
+            "CREATE TABLE IF NOT EXISTS bench_notify (id bigserial PRIMARY KEY, body jsonb)"
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        async def write(conn: asyncpg.Connection) -> None:
+            nonlocal count
+            while loop.time() < deadline:
+                async with conn.transaction():
+                    await conn.execute(
+                        "INSERT INTO bench_notify (body) VALUES ($1::jsonb)", json.dumps({"i": 0})
+                    )
+                    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, "capacity")
+                count += 1
+
+        began = loop.time()
+        await asyncio.gather(*(write(conn) for conn in writers))
+        return count / max(1e-9, loop.time() - began)
+    finally:
+        for conn in writers:
+            await conn.close()
+
+
 async def _workflow_streams(
     bench: Bench, rate: int, seconds: float, batch_ms: int
 ) -> dict[str, Any]:
@@ -288,8 +343,11 @@ async def run(bench: Bench) -> ScenarioResult:
     problems: list[str] = []
     for rate, clients in params.relay_rates:
         run_ = await _relay(bench, rate, clients, seconds)
+        # Right after the run, in the same conditions: what the database itself allows.
+        capacity = await _pg_notify_capacity(bench, CAPACITY_SECONDS)
+        run_["bare_notify_capacity"] = round(capacity, 1)
         lat = run_.pop("latencies")
-        problems += check_possible(run_, lat)
+        problems += check_possible(run_, lat, capacity)
         p50, p99 = _p(lat, 50), _p(lat, 99)
         relay_p99[rate] = p99
         result.distributions[f"relay {rate}/s x{clients}"] = lat
@@ -300,7 +358,8 @@ async def run(bench: Bench) -> ScenarioResult:
                 "ms",
                 TARGETS.get(rate),
                 note=f"p50 {p50} ms; achieved {run_['achieved_rate']}/s over "
-                f"{run_['tasks']} task(s); missing {run_['missing_deliveries']}",
+                f"{run_['tasks']} task(s) (bare row+NOTIFY capacity {capacity:.0f}/s); "
+                f"missing {run_['missing_deliveries']}",
             )
         )
         run_.update(
