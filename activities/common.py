@@ -161,7 +161,9 @@ class ChunkPublisher:
     """Batches streamed text into `LLM_CHUNK` notifications about every 100 ms.
 
     Chunks are ephemeral (NOTIFY only, never stored): NOTIFY takes a global lock at
-    commit, so one notification per token would throttle the whole database.
+    commit, so one notification per token would throttle the whole database. The first
+    text of a stream is published at once, not with the first batch: the time to the
+    first token a user sees is the model's own, not the model's plus a batch interval.
     """
 
     def __init__(
@@ -191,10 +193,17 @@ class ChunkPublisher:
         self.published = 0
 
     async def add(self, delta: str) -> None:
-        """Buffer a delta; flush when the interval passed or the batch is large."""
+        """Buffer a delta; flush the stream's first text at once, then batch.
+
+        A batch is flushed when the interval passed or it is large.
+        """
         self._buffer.append(delta)
         self._size += len(delta)
-        if time.monotonic() - self._last_flush >= self._interval or self._size >= CHUNK_MAX_CHARS:
+        if (
+            (self._index == 0 and self._size > 0)
+            or time.monotonic() - self._last_flush >= self._interval
+            or self._size >= CHUNK_MAX_CHARS
+        ):
             await self.flush()
 
     async def flush(self) -> None:

@@ -191,7 +191,9 @@ class Settings(BaseSettings):
         description="Let the API run with the public default pepper (`agent up` sets it).",
     )
     api_db_pool_size: int = Field(
-        default=10, ge=1, description="PostgreSQL connections each API process keeps."
+        default=10,
+        ge=1,
+        description="Each API process opens up to twice this many PostgreSQL connections.",
     )
     ws_queue_size: int = Field(default=1000, ge=10)
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
@@ -239,7 +241,9 @@ class Settings(BaseSettings):
         description="host:port serving the worker's Temporal SDK metrics for Prometheus.",
     )
     worker_db_pool_size: int = Field(
-        default=10, ge=1, description="PostgreSQL connections each worker process keeps."
+        default=10,
+        ge=1,
+        description="Each worker process opens up to twice this many PostgreSQL connections.",
     )
 
     # Observability (tracing itself is configured by the standard `OTEL_*` variables).

@@ -46,7 +46,12 @@ class BenchClients:
                 max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS
             ),
         )
-        self.db = DatabaseSessionManager(to_asyncpg_url(stack.info.database_url), pool_size=20)
+        # No pre-ping, as in the worker (the producer of events in production): a ping is
+        # three round trips (BEGIN, a statement, ROLLBACK) per session, more than the
+        # relay scenario's whole append, and nothing restarts the bench's database.
+        self.db = DatabaseSessionManager(
+            to_asyncpg_url(stack.info.database_url), pool_size=20, pre_ping=False
+        )
         self._temporal: Client | None = None
         self.user_id: UUID | None = None
 

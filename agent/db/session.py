@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -32,19 +33,27 @@ class DatabaseSessionManager:
 
         Args:
             url: PostgreSQL URL; `postgresql://` is converted to the asyncpg driver.
-            pool_size: Connections kept in the pool.
-            pre_ping: Test each connection with a round trip on checkout. Callers that
-                retry a failed unit of work anyway (Temporal activities) turn it off and
-                save one round trip per session.
+            pool_size: Half the connections the pool may open. It opens up to
+                `2 * pool_size` as load needs them and keeps every one: an overflow pool
+                closes the connections beyond `pool_size` on return, so under a
+                concurrency above `pool_size` nearly every checkout opened a new
+                connection (TLS probe, authentication, a backend process forked).
+            pre_ping: Test each connection with a round trip on checkout (with asyncpg
+                that is three: BEGIN, a statement, ROLLBACK). Without it a checkout only
+                drops connections whose socket the server already closed (a restart or a
+                terminated backend), which costs nothing; callers that retry a failed unit
+                of work anyway (activities) or answer on a hot path (the API) turn it off.
             **engine_kwargs: Extra arguments for `create_async_engine`.
         """
         self._engine: AsyncEngine | None = create_async_engine(
             to_asyncpg_url(url),
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=2 * pool_size,
+            max_overflow=0,
             pool_pre_ping=pre_ping,
             **engine_kwargs,
         )
+        if not pre_ping:
+            event.listen(self._engine.sync_engine.pool, "checkout", _drop_closed_connection)
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
 
     @property
@@ -91,3 +100,16 @@ class DatabaseSessionManager:
         if self._engine is None:
             raise RuntimeError("DatabaseSessionManager is closed")
         return self._sessionmaker()
+
+
+def _drop_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout hook: refuse a connection whose socket is known closed.
+
+    No round trip: asyncpg marks a connection closed as soon as the event loop saw the
+    server close it. `DisconnectionError` makes the pool discard it and check out another
+    (or connect anew).
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if callable(is_closed) and is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")

@@ -95,6 +95,25 @@ def parse_notification(payload: str | bytes) -> StoredNotification | EphemeralNo
         ) from exc
 
 
+def stored_payload_parts(task_id: UUID, session_id: UUID | None) -> tuple[str, str]:
+    """The text around `seq` in a `stored` payload, for a statement that knows `seq` only.
+
+    `StoredNotification(...).model_dump_json()` stays the one definition of the payload:
+    `head + str(seq) + tail` is exactly that JSON for any `seq`.
+
+    Args:
+        task_id: The task.
+        session_id: Its session, if any.
+
+    Returns:
+        `(head, tail)`.
+    """
+    probe = StoredNotification(task_id=task_id, session_id=session_id, seq=1).model_dump_json()
+    marker = '"seq":1'
+    at = probe.rindex(marker) + len(marker) - 1
+    return probe[:at], probe[at + 1 :]
+
+
 def _encoded_len(text: str) -> int:
     """Bytes `text` takes inside a JSON string (escapes included), as pydantic writes it."""
     return len(json.dumps(text, ensure_ascii=False).encode()) - 2

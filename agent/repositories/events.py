@@ -6,17 +6,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.db.models import Event, Task
-from agent.events.notify import StoredNotification, notify
+from agent.events.notify import EVENTS_CHANNEL, stored_payload_parts
 from agent.events.types import EPHEMERAL_EVENT_TYPES, AgentActivityEvent, AgentRole, EventType
 from agent.observability.metrics import observe_events_appended
 from agent.repositories.base import MAX_PAGE_SIZE, check_page_size
@@ -25,6 +23,7 @@ from agent.repositories.errors import (
     InvalidEventError,
     RecordNotFoundError,
 )
+from agent.repositories.event_append import APPEND_STATEMENT, LOCK_STATEMENT, drafts_json
 from agent.repositories.event_rows import event_select, to_event
 
 logger = structlog.get_logger(__name__)
@@ -117,73 +116,37 @@ class EventRepository:
             return []
         started = time.perf_counter()
         task_id = self._validate(drafts)
+        session_id = drafts[0].event.session_id
 
         await self.lock_task(task_id, [d.event.session_id for d in drafts])
 
-        # Checked under the row lock (a fresh snapshot in READ COMMITTED), so a concurrent
-        # retry that committed the same keys is seen and the counter advances only by the
-        # number of events truly inserted.
-        keys = [draft.idempotency_key for draft in drafts]
-        existing = set(
-            (
-                await self.session.execute(
-                    select(Event.idempotency_key).where(
-                        Event.task_id == task_id, Event.idempotency_key.in_(keys)
-                    )
-                )
-            ).scalars()
-        )
-        new = [draft for draft in drafts if draft.idempotency_key not in existing]
-        if not new:
-            logger.debug("events_already_stored", task_id=str(task_id), count=len(drafts))
-            return []
-
-        last_seq = (
+        # A second statement, so that its snapshot (READ COMMITTED) is taken under the row
+        # lock: a concurrent retry that committed the same keys is seen, and the counter
+        # advances only by the number of events truly inserted.
+        head, tail = stored_payload_parts(task_id, session_id)
+        row = (
             await self.session.execute(
-                update(Task)
-                .where(Task.id == task_id)
-                .values(last_event_seq=Task.last_event_seq + len(new))
-                .returning(Task.last_event_seq)
-                .execution_options(synchronize_session=False)
-            )
-        ).scalar_one()
-        first_seq = last_seq - len(new) + 1
-
-        rows: list[dict[str, Any]] = []
-        for offset, draft in enumerate(new):
-            event = draft.event
-            rows.append(
+                APPEND_STATEMENT,
                 {
                     "task_id": task_id,
-                    "sequence_number": first_seq + offset,
-                    "type": event.type.value,
-                    "session_id": event.session_id,
-                    "milestone_id": event.milestone_id,
-                    "agent": event.agent.value if event.agent else None,
-                    "status": event.status.value if event.status else None,
-                    "message": event.message,
-                    "details": event.details,
-                    "idempotency_key": draft.idempotency_key,
-                    "created_at": event.timestamp,
-                }
+                    "drafts": drafts_json(drafts),
+                    "channel": EVENTS_CHANNEL,
+                    "payload_head": head,
+                    "payload_tail": tail,
+                },
             )
-        stmt = (
-            pg_insert(Event)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[Event.task_id, Event.idempotency_key])
-            .returning(Event.sequence_number)
-        )
-        inserted = list((await self.session.execute(stmt)).scalars())
-        if len(inserted) != len(new):
+        ).one_or_none()
+        if row is None:
+            logger.debug("events_already_stored", task_id=str(task_id), count=len(drafts))
+            return []
+        last_seq, inserted, new_ords = int(row.last_seq), int(row.inserted), list(row.new_ords)
+        if inserted != len(new_ords):
             raise EventSequenceConflictError(
-                f"allocated {len(new)} sequence numbers for task {task_id} "
-                f"but inserted {len(inserted)} events"
+                f"allocated {len(new_ords)} sequence numbers for task {task_id} "
+                f"but inserted {inserted} events"
             )
-
-        stored = StoredNotification(
-            task_id=task_id, session_id=new[0].event.session_id, seq=last_seq
-        )
-        await notify(self.session, stored.model_dump_json())
+        first_seq = last_seq - len(new_ords) + 1
+        new = [drafts[ord_] for ord_ in new_ords]
         logger.debug(
             "events_appended", task_id=str(task_id), first_seq=first_seq, last_seq=last_seq
         )
@@ -194,7 +157,7 @@ class EventRepository:
         ]
 
     async def lock_task(self, task_id: UUID, session_ids: Iterable[UUID | None] = ()) -> None:
-        """Take the locks `append` takes, until the transaction ends.
+        """Take the locks `append` takes, until the transaction ends (one statement).
 
         The task row lock serialises the writers of one task: a transaction that reads
         task-wide state after taking it (milestone counts for `TASK_PROGRESS`) sees every
@@ -209,14 +172,14 @@ class EventRepository:
         Raises:
             RecordNotFoundError: When the task does not exist.
         """
-        for session_id in sorted({str(s) for s in session_ids if s is not None}):
-            await self.session.execute(
-                select(
-                    func.pg_advisory_xact_lock(SESSION_LOCK_NAMESPACE, func.hashtext(session_id))
-                )
-            )
+        session_keys = sorted({str(s) for s in session_ids if s is not None})
         locked = await self.session.execute(
-            select(Task.id).where(Task.id == task_id).with_for_update()
+            LOCK_STATEMENT,
+            {
+                "task_id": task_id,
+                "namespace": SESSION_LOCK_NAMESPACE,
+                "session_keys": session_keys,
+            },
         )
         if locked.scalar_one_or_none() is None:
             raise RecordNotFoundError("Task", task_id)

@@ -27,3 +27,10 @@ def test_a_rate_not_reached_is_reported_not_met() -> None:
 def test_missing_deliveries_fail_the_run() -> None:
     problems = check_possible(_run(200, 200.0, missing=3), [2.0])
     assert problems == ["200/s: 3 deliveries missing"]
+
+
+def test_a_rate_failure_names_the_append_latency_and_the_database_capacity() -> None:
+    run_ = {**_run(1000, 400.0), "append_p50_ms": 12.5, "append_p99_ms": 80.0}
+    [problem] = check_possible(run_, [3.0], capacity=450.0)
+    assert "append p50 12.5 ms, p99 80.0 ms" in problem
+    assert "bare row+NOTIFY capacity of this database 450/s" in problem

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -21,6 +21,7 @@ from agent.events.notify import (
     parse_notification,
     publish_ephemeral,
     split_ephemeral,
+    stored_payload_parts,
 )
 from agent.events.types import AgentActivityEvent, AgentRole, EventType
 
@@ -177,3 +178,18 @@ async def test_publish_ephemeral_is_dropped_on_rollback(
     parsed = parse_notification(payload)
     assert isinstance(parsed, EphemeralNotification)
     assert parsed.event.message == "marker"
+
+
+@pytest.mark.parametrize("session_id", [None, uuid4()])
+def test_stored_payload_parts_frame_any_sequence_number(session_id: UUID | None) -> None:
+    # Arrange
+    task_id = uuid4()
+
+    # Act
+    head, tail = stored_payload_parts(task_id, session_id)
+
+    # Assert: what SQL builds around the sequence number is exactly the model's JSON.
+    for seq in (1, 9, 10, 123456789):
+        expected = StoredNotification(task_id=task_id, session_id=session_id, seq=seq)
+        assert head + str(seq) + tail == expected.model_dump_json()
+        assert parse_notification(head + str(seq) + tail) == expected

@@ -166,6 +166,27 @@ async def test_concurrent_appends_are_gapless_and_retries_never_duplicate(
     assert [e.sequence_number for e in stored] == list(range(1, 61))
 
 
+async def test_append_is_two_statements_whatever_the_number_of_events(
+    session: AsyncSession, make_task: TaskFactory, statements: StatementCounter
+) -> None:
+    # Arrange: a task with a session (so the advisory lock is taken too).
+    task = await make_task(session_id=uuid4())
+    repo = EventRepository(session)
+    await repo.append([_draft(task, "a")])
+    await session.commit()
+
+    # Act: a retry of "a" with three new events.
+    statements.active = True
+    stored = await repo.append([_draft(task, k) for k in ("a", "b", "c", "d")])
+    statements.active = False
+    await session.commit()
+
+    # Assert: the locks, then key check + counter + insert + NOTIFY in one statement.
+    assert [(e.sequence_number, e.message) for e in stored] == [(2, "b"), (3, "c"), (4, "d")]
+    assert statements.count == 2
+    assert await _last_event_seq(session, task.id) == 4
+
+
 async def test_list_after_pages_in_order(session: AsyncSession, make_task: TaskFactory) -> None:
     # Arrange
     task = await make_task()
