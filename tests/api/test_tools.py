@@ -8,10 +8,8 @@ goal's `[tool=...]` directive names.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,20 +19,14 @@ from agent.config import Settings
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import TaskStatus
 from agent.tools.toolbox import Toolbox
+from tests.agent.client.stack import time_servers
 from tests.api.conftest import ApiFactory, ApiUser, RunningApi
 from tests.api.live_worker import running_worker, wait_finished, wait_paused
 from tests.api.test_http import assert_error_shape
 from tests.recording_simulator import recording_simulator
 
-TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 UTC_NOW = '[tool=time.get_current_time {"timezone": "UTC"}]'
 GOAL = f"Say what time it is [milestones=1] [plan=sequential] {UTC_NOW}"
-
-
-def time_servers(**policy: object) -> str:
-    """`AGENT_MCP_SERVERS` with `mcp-server-time` (local zone UTC) and a policy."""
-    server = {"command": TIME_SERVER, "args": ["--local-timezone", "UTC"], **policy}
-    return json.dumps({"mcpServers": {"time": server}})
 
 
 @asynccontextmanager
