@@ -1,7 +1,8 @@
 """How tool calls read in the terminal: one line per `TOOL_CALL_*` event, the call at a pause.
 
-`tool time.get_current_time · 8 ms · 115 chars` for a completed call, the error for a
-failed one; the live view, the plain follow output and the prompt use the same words.
+`tool time.get_current_time · 8 ms · 115 chars → {"timezone": "UTC", ...}` for a completed
+call (the start of its result after the arrow), the error for a failed one; the live view,
+the plain follow output and the prompt use the same words.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ TOOL_EVENTS = frozenset(
 MAX_ARGUMENTS_CHARS = 120
 """Arguments longer than this are cut on an event line (the whole text is in the event)."""
 MAX_ERROR_CHARS = 200
+MAX_RESULT_CHARS = 200
+"""How much of a result an event line shows after `→` (the terminal cuts it further)."""
 
 
 def _cut(text: str, limit: int) -> str:
@@ -37,7 +40,7 @@ def tool_event_text(event: AgentActivityEvent) -> str | None:
     """One line for a `TOOL_CALL_*` event; None for every other event.
 
     Examples: `tool time.get_current_time {"timezone": "UTC"} · attempt 1` (started),
-    `tool time.get_current_time · 8 ms · 115 chars` (completed),
+    `tool time.get_current_time · 8 ms · 115 chars → {"timezone": ...` (completed),
     `tool time.get_current_time failed · 3 ms: ERROR: ...` (failed, denied or rejected).
     """
     if event.type not in TOOL_EVENTS:
@@ -59,7 +62,9 @@ def tool_event_text(event: AgentActivityEvent) -> str | None:
         chars = details.get("result_chars")
         if isinstance(chars, int):
             timing.append(f"{chars} chars")
-        return " · ".join([label, *timing])
+        line = " · ".join([label, *timing])
+        result = details.get("result_preview")
+        return line + (f" → {_cut(result, MAX_RESULT_CHARS)}" if result else "")
     error = details.get("error")
     reason = _cut(str(error), MAX_ERROR_CHARS) if error else event.message
     return " · ".join([f"{label} failed", *timing]) + f": {reason}"

@@ -52,7 +52,7 @@ const oneLine = (text, limit) => {
   const flat = String(text ?? "").split(/\s+/).join(" ").trim();
   return flat.length <= limit ? flat : `${flat.slice(0, limit - 1)}…`;
 };
-/** A TOOL_CALL_* event in the words of the CLI: `tool time.get_current_time · 8 ms · 115 chars`. */
+/** A TOOL_CALL_* event in the words of the CLI: `tool time.get_current_time · 8 ms · 115 chars → {...}`. */
 function toolEventText(event) {
   const d = event.details || {};
   const label = `tool ${toolLabel(d)}`;
@@ -62,7 +62,8 @@ function toolEventText(event) {
   }
   const timing = Number.isInteger(d.duration_ms) ? [`${d.duration_ms} ms`] : [];
   if (event.type === "TOOL_CALL_COMPLETED") {
-    return [label, ...timing, Number.isInteger(d.result_chars) ? `${d.result_chars} chars` : null].filter(Boolean).join(" · ");
+    const line = [label, ...timing, Number.isInteger(d.result_chars) ? `${d.result_chars} chars` : null].filter(Boolean).join(" · ");
+    return d.result_preview ? `${line} → ${oneLine(d.result_preview, 200)}` : line;
   }
   return `${[`${label} failed`, ...timing].join(" · ")}: ${d.error ? oneLine(d.error, 200) : event.message}`;
 }

@@ -28,14 +28,23 @@ def event(type_: EventType, message: str = "raw message", **details: object) -> 
 def test_a_completed_call_reads_tool_duration_and_size() -> None:
     # Arrange
     done = event(EventType.TOOL_CALL_COMPLETED, duration_ms=8, result_chars=115)
+    with_result = event(
+        EventType.TOOL_CALL_COMPLETED,
+        duration_ms=8,
+        result_chars=115,
+        result_preview='{\n  "timezone": "UTC"\n}',
+    )
 
     # Act
     text = tool_event_text(done)
-    line = event_line(done)
+    line = event_line(with_result)
 
     # Assert
     assert text == "tool time.get_current_time · 8 ms · 115 chars"
-    assert line == "#7 TOOL_CALL_COMPLETED tool time.get_current_time · 8 ms · 115 chars"
+    assert line == (
+        "#7 TOOL_CALL_COMPLETED tool time.get_current_time · 8 ms · 115 chars"
+        ' → { "timezone": "UTC" }'
+    )
 
 
 def test_a_started_call_shows_its_arguments_and_attempt() -> None:

@@ -73,8 +73,9 @@ async def test_run_with_tools_prints_the_call_and_its_result(
     assert len(started) == len(done) == 1, result.out
     assert 'tool time.get_current_time {"timezone": "UTC"} · attempt 1' in started[0]
     assert " TOOL_CALL_COMPLETED tool time.get_current_time · " in done[0]
-    assert done[0].endswith(" chars")
     assert " ms · " in done[0]
+    assert " chars → " in done[0]
+    assert '"timezone": "UTC"' in done[0].split(" → ")[1]  # the start of the result
     assert any(x.startswith("task ") and x.endswith(", 1 tool calls") for x in lines)
     async with AgentApiClient(stack.target) as api:
         detail = await api.get_task(_task_id(result.out))
