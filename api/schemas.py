@@ -17,6 +17,7 @@ from agent.contract.task import (
     PlanEdit,
     Totals,
 )
+from agent.contract.tools import ToolSpec
 from agent.events.types import (
     AgentActivityEvent,
     BreakpointKind,
@@ -203,6 +204,14 @@ class TaskOut(BaseModel):
 class TaskDetail(TaskOut):
     """A task with its plan, result and pause state."""
 
+    tools_requested: list[str] | None = Field(
+        default=None, description="The `tools` the task was created with (null: every tool)."
+    )
+    tools: list[ToolSpec] | None = Field(
+        default=None,
+        description="The tools pinned at task start, with policy and input schema "
+        "(null until the task started).",
+    )
     milestones: list[MilestoneOut]
     paused: PauseState | None
     result: str | None

@@ -9,7 +9,13 @@ from uuid import UUID
 from fastapi import Request, Response
 
 from agent.contract.task import Budget, PauseState, Totals
-from agent.db.models import Task
+from agent.contract.tools import (
+    TOOL_RESULT_PREVIEW_CHARS,
+    ToolCallStatus,
+    ToolCallView,
+    ToolSpec,
+)
+from agent.db.models import Task, ToolCallRecord
 from agent.events.types import BreakpointKind, TaskComplexity, TaskStatus
 from api.schemas import MilestoneOut, TaskDetail, TaskLinks, TaskOut
 
@@ -59,6 +65,10 @@ def to_task_detail(row: Any, request: Request) -> TaskDetail:
         paused = PauseState.model_validate(row.pause_state)
     return TaskDetail(
         **_task_fields(row, request),
+        tools_requested=row.tools_requested,
+        tools=(
+            [ToolSpec.model_validate(spec) for spec in row.tools] if row.tools is not None else None
+        ),
         milestones=[MilestoneOut.model_validate(m) for m in row.milestones],
         paused=paused,
         result=row.result,
@@ -101,6 +111,8 @@ def _task_fields(task: Any, request: Request) -> dict[str, Any]:
             cost_usd=task.cost_usd,
             cost_unknown=task.cost_unknown,
             estimated=task.usage_estimated,
+            # Only the detail statement counts them (`load_task_detail`); listings show 0.
+            tool_calls=getattr(task, "tool_calls_made", 0) or 0,
         ),
         "failure_reason": task.failure_reason,
         "last_event_seq": task.last_event_seq,
@@ -111,3 +123,47 @@ def _task_fields(task: Any, request: Request) -> dict[str, Any]:
         "events_pruned_at": task.events_pruned_at,
         "links": _links(request, task.id),
     }
+
+
+def to_tool_call_view(row: ToolCallRecord) -> ToolCallView:
+    """Render one stored tool call: its result cut to a preview, its duration in ms.
+
+    Args:
+        row: The `tool_calls` row.
+
+    Returns:
+        The call as `GET /v1/tasks/{id}/tool-calls` lists it.
+    """
+    result = row.result
+    preview = None
+    if result is not None:
+        preview = (
+            result
+            if len(result) <= TOOL_RESULT_PREVIEW_CHARS
+            else result[: TOOL_RESULT_PREVIEW_CHARS - 1] + "…"
+        )
+    duration_ms = None
+    if row.started_at is not None and row.finished_at is not None and row.executions > 0:
+        duration_ms = max(0, round((row.finished_at - row.started_at).total_seconds() * 1000))
+    return ToolCallView(
+        id=row.id,
+        milestone_key=row.milestone_key,
+        attempt=row.attempt,
+        turn=row.turn,
+        position=row.position,
+        call_id=row.call_id,
+        function_name=row.function_name,
+        server=row.server,
+        tool=row.tool,
+        arguments=row.arguments,
+        status=ToolCallStatus(row.status),
+        executions=row.executions,
+        result_preview=preview,
+        result_chars=len(result or ""),
+        is_error=row.is_error,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_ms=duration_ms,
+    )

@@ -33,6 +33,7 @@ from agent.client.client import EventStreamClosedError
 from agent.client.view import TERMINAL_EVENTS, TaskView
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.protocol import MessageKind
+from agent.contract.task import PauseState
 from agent.events.types import AgentActivityEvent, TaskStatus
 
 TaskStarter = Callable[[AgentApiClient], Awaitable[TaskDetail]]
@@ -165,7 +166,7 @@ class Follower:
         output.breakpoint(detail, pause)
         try:
             if self.options.auto_resume:
-                decision = Decision(ResumeAction.CONTINUE)
+                decision = Decision(auto_action(pause))
                 output.note(f"auto-resume: {decision.action.value}")
             elif not self.options.interactive or self.options.json_lines:
                 output.note(
@@ -182,6 +183,7 @@ class Follower:
                     decision.action,
                     edits=decision.edits,
                     feedback=decision.feedback,
+                    arguments=decision.arguments,
                 )
             except ApiRequestError as exc:
                 # Someone else answered, it timed out, or the edit was refused: say so and
@@ -193,6 +195,15 @@ class Follower:
             return None
         finally:
             output.resume()
+
+
+def auto_action(pause: PauseState) -> ResumeAction:
+    """What `--auto-resume` answers: `continue`, else the first action offered.
+
+    `continue` fits every breakpoint but `before_tool`, where this approves the call.
+    """
+    allowed = pause.allowed_actions
+    return ResumeAction.CONTINUE if ResumeAction.CONTINUE in allowed else allowed[0]
 
 
 async def follow_until_detached(

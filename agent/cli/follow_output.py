@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from agent.cli.live import LiveTaskView
 from agent.cli.render import plan_table, plan_tree, render_summary, tokens_text
+from agent.cli.tool_text import call_lines, tool_event_text
 from agent.client import TaskDetail
 from agent.client.models import StreamMessage
 from agent.client.view import TaskView
@@ -81,6 +82,8 @@ class LiveOutput:
         self.console.rule(f"[bold cyan]Breakpoint {pause.kind.value}[/] ({pause.breakpoint_id})")
         if pause.reason:
             self.console.print(escape(pause.reason))
+        if pause.tool_call is not None:
+            return  # the prompt shows the call; the plan is not what is decided here
         if detail.milestones:
             self.console.print(plan_tree(detail.milestones))
             self.console.print(plan_table(detail.milestones, width=self.console.width))
@@ -126,8 +129,8 @@ def _write(line: str) -> None:
 
 
 def event_line(event: AgentActivityEvent) -> str:
-    """One stored event as one plain line: `#seq TYPE message`."""
-    message = " ".join(event.message.split())
+    """One stored event as one plain line: `#seq TYPE message` (tool calls: `tool_event_text`)."""
+    message = tool_event_text(event) or " ".join(event.message.split())
     return f"#{event.sequence_number} {event.type.value} {message}".rstrip()
 
 
@@ -148,6 +151,10 @@ class PlainOutput:
     def breakpoint(self, detail: TaskDetail, pause: PauseState) -> None:
         """Where the task waits and the plan, one milestone a line."""
         _write(f"breakpoint {pause.kind.value} ({pause.breakpoint_id}): {pause.reason}".rstrip())
+        if pause.tool_call is not None:
+            for line in call_lines(pause.tool_call):
+                _write(f"  {line}")
+            return
         for m in sorted(detail.milestones, key=lambda m: m.position):
             after = ", ".join(m.depends_on) or "-"
             _write(f"  plan {m.key} [{m.status.value}] {m.title} (after {after})")
@@ -159,8 +166,10 @@ class PlainOutput:
     def finish(self, detail: TaskDetail, temporal_link: str | None) -> None:
         """The ending, totals, link and the result, then a final newline."""
         totals = detail.totals
+        calls = f", {totals.tool_calls} tool calls" if totals.tool_calls else ""
         _write(
-            f"task {detail.id} {detail.status.value}: {tokens_text(totals)}, ${totals.cost_usd:.4f}"
+            f"task {detail.id} {detail.status.value}: {tokens_text(totals)}, "
+            f"${totals.cost_usd:.4f}{calls}"
         )
         if detail.failure_reason:
             _write(f"reason: {detail.failure_reason}")

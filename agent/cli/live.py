@@ -27,6 +27,7 @@ from agent.cli.render import (
     tokens_text,
     waiting_text,
 )
+from agent.cli.tool_text import tool_event_text
 from agent.client.ids import short_id
 from agent.client.view import TaskView
 from agent.events.types import MilestoneStatus
@@ -190,6 +191,6 @@ class LiveTaskView:
         events.add_column(style="cyan", no_wrap=True)
         events.add_column(no_wrap=True, overflow="ellipsis")
         for event in list(self.view.recent)[-left:]:
-            message = event.message.replace("\n", " ")
+            message = tool_event_text(event) or event.message.replace("\n", " ")
             events.add_row(str(event.sequence_number or ""), event.type.value, Text(message))
         return _lines(console, options, Group(events))[-left:]

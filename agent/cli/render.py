@@ -170,7 +170,8 @@ def render_summary(detail: TaskDetail, temporal_link: str | None) -> RenderableT
     totals = detail.totals
     grid.add_row(
         "totals",
-        f"{tokens_text(totals)} · {money_text(totals)}",
+        f"{tokens_text(totals)} · {money_text(totals)}"
+        + (f" · {totals.tool_calls} tool calls" if totals.tool_calls else ""),
     )
     if temporal_link:
         grid.add_row("temporal", Text(temporal_link, overflow="fold"))

@@ -7,11 +7,12 @@ codes (`agent run --follow`, `agent follow`) in `exit_codes.py`.
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.cli.context import (
+    CliContext,
     DataDirOption,
     JsonOption,
     TaskIdArgument,
@@ -30,6 +32,7 @@ from agent.cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from agent.cli.follow import FollowOptions, follow_and_exit, follow_until_detached
 from agent.cli.goal import GOAL_LIMITS_HELP, GoalError, read_goal
 from agent.cli.render import money_text, plan_table, plan_tree, render_summary, status_text
+from agent.cli.tool_text import call_lines
 from agent.client import AgentApiClient, ApiRequestError, TaskDetail
 from agent.client.ids import resolve_task_id, short_id, unique_prefix_length
 from agent.client.models import CancelOut
@@ -62,6 +65,8 @@ class StartRequest:
     complexity: TaskComplexity | None
     max_parallel: int | None
     max_attempts: int | None
+    tools: list[str] | None = None
+    max_tool_rounds: int | None = None
 
     async def create(self, api: AgentApiClient) -> TaskDetail:
         """Create the task (idempotently) and return its snapshot."""
@@ -72,9 +77,25 @@ class StartRequest:
             complexity=self.complexity,
             max_parallel=self.max_parallel,
             max_attempts=self.max_attempts,
+            tools=self.tools,
+            max_tool_rounds=self.max_tool_rounds,
             idempotency_key=f"cli-{uuid.uuid4()}",
         )
         return await api.get_task(task.id)
+
+
+def _budget(cost: float | None, tokens: int | None, tool_calls: int | None = None) -> Budget | None:
+    """The budget of the options given (None when none is)."""
+    if cost is None and tokens is None and tool_calls is None:
+        return None
+    return Budget(max_cost_usd=cost, max_tokens=tokens, max_tool_calls=tool_calls)
+
+
+def _tool_names(option: str | None) -> list[str] | None:
+    """`--tools a,b.c` as a list (None: the option was not given; empty: no tools)."""
+    if option is None:
+        return None
+    return [name.strip() for name in option.split(",") if name.strip()]
 
 
 def run(
@@ -101,7 +122,8 @@ def run(
             "--breakpoint",
             "-b",
             help="Pause there for a person (repeatable): after_plan, before_milestone, "
-            "after_milestone, on_failure, budget_exhausted.",
+            "after_milestone, on_failure, budget_exhausted, before_tool (approve every "
+            "tool call).",
         ),
     ] = None,
     budget: Annotated[
@@ -109,6 +131,27 @@ def run(
     ] = None,
     max_tokens: Annotated[
         int | None, typer.Option("--max-tokens", min=1, help="Token limit.")
+    ] = None,
+    tools: Annotated[
+        str | None,
+        typer.Option(
+            "--tools",
+            help="Comma-separated MCP servers (`time`) or tools (`time.get_current_time`) "
+            "the task may call; default: every allowed tool; `--tools ''`: none.",
+        ),
+    ] = None,
+    max_tool_calls: Annotated[
+        int | None,
+        typer.Option("--max-tool-calls", min=1, help="Tool calls the whole task may make."),
+    ] = None,
+    max_tool_rounds: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tool-rounds",
+            min=1,
+            max=50,
+            help="Model turns with tool calls per milestone attempt (1-50; server default 8).",
+        ),
     ] = None,
     complexity: Annotated[
         TaskComplexity | None,
@@ -153,14 +196,12 @@ def run(
     request = StartRequest(
         goal=text,
         breakpoints=list(dict.fromkeys(breakpoint or [])),
-        budget=(
-            Budget(max_cost_usd=budget, max_tokens=max_tokens)
-            if budget is not None or max_tokens is not None
-            else None
-        ),
+        budget=_budget(budget, max_tokens, max_tool_calls),
         complexity=complexity,
         max_parallel=max_parallel,
         max_attempts=max_attempts,
+        tools=_tool_names(tools),
+        max_tool_rounds=max_tool_rounds,
     )
     if not follow:
         detail = run_api(ctx, request.create)
@@ -269,6 +310,9 @@ def show(
     console.print(f"[bold]{short_id(detail.id)}[/]  {status_text(detail.status.value).markup}")
     console.print(f"[dim]id[/]    {detail.id}")
     console.print(f"[dim]goal[/]  {escape(detail.goal)}")
+    if detail.tools:
+        names = ", ".join(t.qualified_name for t in detail.tools)
+        console.print(f"[dim]tools[/] {escape(names)}")
     if detail.milestones:
         console.print(plan_tree(detail.milestones))
         console.print(plan_table(detail.milestones, width=console.width))
@@ -278,6 +322,9 @@ def show(
             f"[cyan]paused at {p.kind.value}[/] ({p.breakpoint_id}) {escape(p.reason)}; "
             f"answer with: agent resume {short_id(detail.id)}"
         )
+        if p.tool_call is not None:
+            for line in call_lines(p.tool_call):
+                console.print(f"  {escape(line)}", highlight=False)
     if detail.status.is_terminal:
         console.print(render_summary(detail, link))
     else:
@@ -312,13 +359,29 @@ def resume(
     max_tokens: Annotated[
         int | None, typer.Option("--max-tokens", min=1, help="New token limit.")
     ] = None,
+    max_tool_calls: Annotated[
+        int | None, typer.Option("--max-tool-calls", min=1, help="New tool call limit.")
+    ] = None,
+    arguments: Annotated[
+        str | None,
+        typer.Option(
+            "--arguments",
+            help="With `--action edit` at before_tool: the call's new arguments as a JSON "
+            'object (e.g. \'{"timezone": "UTC"}\').',
+        ),
+    ] = None,
     breakpoint_id: Annotated[
         str | None, typer.Option("--breakpoint-id", help="Default: where the task waits now.")
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Answer the breakpoint a paused task waits at."""
+    """Answer the breakpoint a paused task waits at.
+
+    At a before_tool breakpoint: `--action approve`, `deny --feedback REASON` (the model
+    reads the reason), `edit --arguments JSON` or `abort`.
+    """
     ctx = open_context(data_dir)
+    new_arguments = _arguments(ctx, arguments)
 
     async def work(api: AgentApiClient) -> str:
         found = await resolve_task_id(api, task_id)
@@ -334,16 +397,35 @@ def resume(
                 edits = plan_edit_between(detail.milestones, parse_plan_document(plan.read_text()))
             except PlanDocumentError as exc:
                 raise ApiRequestError(422, "invalid_plan", str(exc)) from exc
-        new_budget = (
-            Budget(max_cost_usd=budget, max_tokens=max_tokens)
-            if budget is not None or max_tokens is not None
-            else None
+        new_budget = _budget(budget, max_tokens, max_tool_calls)
+        out = await api.resume(
+            found,
+            bp,
+            action,
+            edits=edits,
+            budget=new_budget,
+            feedback=feedback,
+            arguments=new_arguments,
         )
-        out = await api.resume(found, bp, action, edits=edits, budget=new_budget, feedback=feedback)
         edited = f" (edit: {edit_summary(edits)})" if edits is not None else ""
         return f"Resumed task {out.task_id} at {out.breakpoint_id}: {out.action.value}{edited}"
 
     ctx.console.print(run_api(ctx, work))
+
+
+def _arguments(ctx: CliContext, option: str | None) -> dict[str, Any] | None:
+    """`--arguments` as a JSON object; a usage error (exit 2) when it is not one."""
+    if option is None:
+        return None
+    try:
+        value = json.loads(option)
+    except ValueError as exc:
+        ctx.err.print(f"[red]error:[/] --arguments: not valid JSON: {escape(str(exc))}")
+        raise typer.Exit(ExitCode.USAGE) from exc
+    if not isinstance(value, dict):
+        ctx.err.print("[red]error:[/] --arguments: must be a JSON object ({...})")
+        raise typer.Exit(ExitCode.USAGE)
+    return value
 
 
 def cancel(

@@ -35,6 +35,7 @@ from agent.client.target import ApiTarget
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.protocol import CONSOLE_CONFIG_PATH, CloseCode, ConsoleConfig, MessageKind
 from agent.contract.task import Budget, PlanEdit
+from agent.contract.tools import ToolCallList
 from agent.events.types import BreakpointKind, TaskComplexity, TaskStatus
 
 logger = structlog.get_logger(__name__)
@@ -194,6 +195,8 @@ class AgentApiClient:
         session_id: UUID | None = None,
         max_parallel: int | None = None,
         max_attempts: int | None = None,
+        tools: list[str] | None = None,
+        max_tool_rounds: int | None = None,
         idempotency_key: str | None = None,
     ) -> TaskOut:
         """Start a task (`POST /v1/tasks`).
@@ -206,6 +209,9 @@ class AgentApiClient:
             session_id: Group the task into a session.
             max_parallel: Milestones run at once.
             max_attempts: Attempts per milestone.
+            tools: MCP servers (`time`) or tools (`time.get_current_time`) the task may
+                call; None: every allowed tool of every configured server.
+            max_tool_rounds: Model turns with tool calls per milestone attempt.
             idempotency_key: Retries with the same key return the same task.
 
         Returns:
@@ -222,6 +228,10 @@ class AgentApiClient:
             body["max_parallel"] = max_parallel
         if max_attempts is not None:
             body["max_attempts"] = max_attempts
+        if tools is not None:
+            body["tools"] = tools
+        if max_tool_rounds is not None:
+            body["max_tool_rounds"] = max_tool_rounds
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         data = await self._request("POST", "/v1/tasks", json_body=body, headers=headers)
         return TaskOut.model_validate(data)
@@ -256,8 +266,13 @@ class AgentApiClient:
         edits: PlanEdit | None = None,
         budget: Budget | None = None,
         feedback: str | None = None,
+        arguments: dict[str, Any] | None = None,
     ) -> ResumeOut:
-        """Answer the breakpoint a paused task waits at (409 when it does not wait there)."""
+        """Answer the breakpoint a paused task waits at (409 when it does not wait there).
+
+        `arguments` go with `edit` at a `before_tool` breakpoint: the call's new arguments
+        (422 when they do not fit the tool's input schema).
+        """
         body: dict[str, Any] = {"breakpoint_id": breakpoint_id, "action": action.value}
         optional: dict[str, BaseModel | None] = {"edits": edits, "budget": budget}
         for name, model in optional.items():
@@ -265,8 +280,16 @@ class AgentApiClient:
                 body[name] = model.model_dump(mode="json", exclude_none=True)
         if feedback:
             body["feedback"] = feedback
+        if arguments is not None:
+            body["arguments"] = arguments
         data = await self._request("POST", f"/v1/tasks/{task_id}/resume", json_body=body)
         return ResumeOut.model_validate(data)
+
+    async def list_tool_calls(self, task_id: UUID) -> ToolCallList:
+        """Every tool call of a task, oldest first (`GET /v1/tasks/{id}/tool-calls`)."""
+        return ToolCallList.model_validate(
+            await self._request("GET", f"/v1/tasks/{task_id}/tool-calls")
+        )
 
     async def cancel(self, task_id: UUID) -> CancelOut:
         """Request cancellation of a task."""

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.protocol import MessageKind
 from agent.contract.task import Budget, PauseState, Totals
+from agent.contract.tools import ToolSpec
 from agent.events.types import (
     AgentActivityEvent,
     BreakpointKind,
@@ -74,6 +75,9 @@ class TaskDetail(TaskOut):
     """A task with its plan, result and pause state."""
 
     milestones: list[MilestoneOut] = Field(default_factory=list)
+    tools_requested: list[str] | None = None
+    tools: list[ToolSpec] | None = None
+    """The tools pinned at task start (None until then)."""
     paused: PauseState | None = None
     result: str | None = None
     error: str | None = None

@@ -10,6 +10,7 @@ function names allow only `[a-zA-Z0-9_-]{1,64}`, so the model sees `server__tool
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -142,3 +143,48 @@ class ToolCallRef(BaseModel):
         if self.server is None or self.tool is None:
             return self.function_name
         return qualified_name(self.server, self.tool)
+
+
+TOOL_RESULT_PREVIEW_CHARS = 500
+"""How much of a call's result `GET /v1/tasks/{id}/tool-calls` shows (`result_chars` is whole)."""
+
+
+class ToolCallView(BaseModel):
+    """One tool call as `GET /v1/tasks/{id}/tool-calls` serves it (and clients read it)."""
+
+    id: UUID
+    milestone_key: str
+    attempt: int
+    turn: int
+    position: int
+    call_id: str
+    function_name: str
+    server: str | None = None
+    tool: str | None = None
+    arguments: str = ""
+    """The arguments the call ran (or would run) with: the model's, or a person's edit."""
+    status: ToolCallStatus
+    executions: int = 0
+    """How many times the tool was executed for this call (at most 1 for `never` tools)."""
+    result_preview: str | None = None
+    result_chars: int = 0
+    is_error: bool = False
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    """From the last execution's start to the result (None before it ends or when not run)."""
+
+    @property
+    def label(self) -> str:
+        """`server.tool`, or the function name the model used when it matches no tool."""
+        if self.server is None or self.tool is None:
+            return self.function_name
+        return qualified_name(self.server, self.tool)
+
+
+class ToolCallList(BaseModel):
+    """Body of `GET /v1/tasks/{id}/tool-calls`: every call of the task, oldest first."""
+
+    items: list[ToolCallView] = Field(default_factory=list)

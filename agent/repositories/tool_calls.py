@@ -117,11 +117,12 @@ class ToolCallRepository(BaseRepository[ToolCallRecord]):
         return list(rows.scalars())
 
     async def for_task(self, task_id: UUID) -> list[ToolCallRecord]:
-        """Every call of a task, oldest first."""
+        """Every call of a task, oldest first (calls of one turn in the model's order)."""
         rows = await self.session.execute(
             select(ToolCallRecord)
             .where(ToolCallRecord.task_id == task_id)
             .order_by(
+                ToolCallRecord.created_at,
                 ToolCallRecord.milestone_key,
                 ToolCallRecord.attempt,
                 ToolCallRecord.turn,

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from agent.config import Settings
+
 
 def agent_command(*args: str) -> list[str]:
     """Command line running an `agent` sub-command with this interpreter's environment."""
@@ -57,3 +59,24 @@ def child_environment(data_dir: Path, resolved: Mapping[str, str | None]) -> dic
         else:
             env[name] = value
     return env
+
+
+def tool_environment(settings: Settings) -> dict[str, str | None]:
+    """`AGENT_MCP_SERVERS` / `AGENT_MCP_CONFIG` for the worker and the API, as resolved here.
+
+    The values come from the settings `agent up` read (its environment or `.env`), so a
+    `.env` value reaches the children too; a relative `AGENT_MCP_CONFIG` becomes absolute
+    (it was read relative to where `agent up` was started). The one not set is unset in
+    the children (None), so they never see both.
+
+    Args:
+        settings: The settings of `agent up`.
+
+    Returns:
+        The two variables, None for the one (or both) not set.
+    """
+    config = settings.mcp_config
+    return {
+        "AGENT_MCP_SERVERS": settings.mcp_servers,
+        "AGENT_MCP_CONFIG": str(config.expanduser().resolve()) if config is not None else None,
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -76,7 +77,13 @@ async def worker_polls(client: Client, namespace: str, task_queue: str) -> bool:
 
 
 def ready_report(
-    info: StackInfo, *, data_dir: Path, logs_dir: Path, simulated_llm: bool, ready_after: float
+    info: StackInfo,
+    *,
+    data_dir: Path,
+    logs_dir: Path,
+    simulated_llm: bool,
+    ready_after: float,
+    tool_servers: Sequence[str] = (),
 ) -> list[str]:
     """The lines `agent up` prints once ready: where everything is.
 
@@ -86,6 +93,7 @@ def ready_report(
         logs_dir: Where the children log.
         simulated_llm: Whether the LLM is the stack's own simulator.
         ready_after: Seconds from the command's start to ready.
+        tool_servers: The configured MCP servers (AGENT_MCP_SERVERS / AGENT_MCP_CONFIG).
 
     Returns:
         The lines, without newlines.
@@ -103,6 +111,7 @@ def ready_report(
         f"  Redis          {info.redis_url or '(none: prompt cache off)'}",
         f"  LLM            {info.llm_base_url or 'default provider'}"
         + (" (simulator)" if simulated_llm else ""),
+        f"  Tool servers   {', '.join(tool_servers) or '(none: AGENT_MCP_SERVERS unset)'}",
         f"  API key        {info.api_key}",
         f"  Data dir       {data_dir}  (logs in {logs_dir})",
         f"  stack.json     {data_dir / STACK_FILE_NAME}",

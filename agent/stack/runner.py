@@ -38,7 +38,12 @@ from temporalio.service import RPCError
 
 from agent.config import Settings, to_libpq_url
 from agent.db.migrate import upgrade_database
-from agent.stack.children import agent_command, base_environment, child_environment
+from agent.stack.children import (
+    agent_command,
+    base_environment,
+    child_environment,
+    tool_environment,
+)
 from agent.stack.dev_key import ensure_dev_api_key
 from agent.stack.info import STACK_FILE_NAME, StackInfo
 from agent.stack.lock import DataDirLock
@@ -55,6 +60,8 @@ from agent.stack.supervisor import (
 from agent.stack.temporal_server import TemporalDevServer
 from agent.stack.watch import EmbeddedServer, Reporter, first_failure
 from agent.temporal import TemporalStartupError, data_converter, ensure_search_attributes
+from agent.tools.config import load_tools_config
+from agent.tools.errors import ToolsConfigError
 
 logger = structlog.get_logger(__name__)
 
@@ -132,6 +139,8 @@ class Stack:
         self._api: ManagedProcess | None = None
         self._infra_starts: list[asyncio.Task[None]] = []
         self._simulator_port: int | None = None
+        self.tool_servers: list[str] = []
+        """The MCP servers of AGENT_MCP_SERVERS / AGENT_MCP_CONFIG (checked by `run`)."""
 
         self.database_url: str | None = None
         self.redis_url: str | None = settings.redis_url
@@ -173,6 +182,11 @@ class Stack:
         Raises:
             StackError: When the data dir is locked or a port is busy (nothing started).
         """
+        try:
+            # Refused before anything starts: the worker and the API would refuse it later.
+            self.tool_servers = list(load_tools_config(self.settings).servers)
+        except ToolsConfigError as exc:
+            raise StackError(str(exc)) from exc
         self.lock.acquire()
         try:
             # A run that was killed leaves its file behind; it must not look ready.
@@ -398,6 +412,7 @@ class Stack:
                 "AGENT_API_PORT": str(self.options.api_port),
                 "AGENT_WORKER_METRICS_PORT": str(self.worker_metrics_port),
                 "AGENT_WORKER_METRICS_HOST": self.settings.worker_metrics_host,
+                **tool_environment(self.settings),
             },
         )
 
@@ -464,6 +479,7 @@ class Stack:
             logs_dir=self.logs_dir,
             simulated_llm=self._simulator is not None,
             ready_after=self.ready_after,
+            tool_servers=self.tool_servers,
         )
         for line in lines:
             self.report(line)

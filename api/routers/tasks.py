@@ -9,10 +9,12 @@ from uuid import UUID
 import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from agent.contract.tools import ToolCallList
 from agent.db.models import Task
 from agent.events.types import TaskStatus
 from agent.repositories.events import EventRepository
 from agent.repositories.tasks import TaskRepository
+from agent.repositories.tool_calls import ToolCallRepository
 from api.dependencies import (
     AppSettings,
     CurrentUserId,
@@ -40,7 +42,7 @@ from api.services.task_control import cancel_workflow, resume_workflow
 from api.services.task_creation import check_budget_is_enforceable, create_and_start_task
 from api.services.task_detail import load_task_detail
 from api.services.task_tools import check_edited_arguments, check_requested_tools
-from api.task_views import json_response, to_task_detail, to_task_out
+from api.task_views import json_response, to_task_detail, to_task_out, to_tool_call_view
 
 logger = structlog.get_logger(__name__)
 
@@ -224,3 +226,23 @@ async def list_task_events(
     return EventPage(
         items=events, next_after_seq=next_after, has_more=next_after < task.last_event_seq
     )
+
+
+@router.get(
+    "/{task_id}/tool-calls",
+    operation_id="list_task_tool_calls",
+    summary="Tool calls of a task",
+    responses=_ERRORS,
+)
+async def list_task_tool_calls(
+    task_id: UUID, db: DBSession, user_id: CurrentUserId
+) -> ToolCallList:
+    """Every tool call the task's agents asked for, oldest first.
+
+    Each with its server, tool, arguments (as run: a person's edit replaces the model's),
+    status, how many times it was executed, a preview of its result with the whole
+    result's length, and its timings. 404 for a task that is not the caller's.
+    """
+    await _owned_task(db, task_id, user_id)
+    rows = await ToolCallRepository(db).for_task(task_id)
+    return ToolCallList(items=[to_tool_call_view(row) for row in rows])

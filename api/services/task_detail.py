@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import Row, Select, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from agent.db.models import Milestone, Task
+from agent.db.models import Milestone, Task, ToolCallRecord
 from agent.db.session import DatabaseSessionManager
 from api.schemas import MilestoneOut
 
@@ -17,7 +17,11 @@ from api.schemas import MilestoneOut
 async def load_task_detail(
     manager: DatabaseSessionManager, task_id: UUID, user_id: UUID
 ) -> Row[Any] | None:
-    """Read the user's task: its columns plus `milestones`, a JSON array in position order.
+    """Read the user's task: its columns, `milestones` and `tool_calls_made`.
+
+    `milestones` is a JSON array in position order; `tool_calls_made` counts the task's
+    tool calls that were executed (the workflow's `totals.tool_calls`, which only lives in
+    its state and result while it runs).
 
     Args:
         manager: The application's session manager.
@@ -37,7 +41,7 @@ async def load_task_detail(
 
 @cache
 def _task_detail_statement() -> Select[Any]:
-    """The task's columns and its milestones as one JSON array, in one statement.
+    """The task's columns, its milestones as one JSON array and its executed tool calls.
 
     One statement is one consistent snapshot and one round trip whatever the milestone
     count; it runs in autocommit, so there is no BEGIN/ROLLBACK around it either. Built
@@ -63,6 +67,13 @@ def _task_detail_statement() -> Select[Any]:
         .scalar_subquery()
         .label("milestones")
     )
-    return select(*Task.__table__.c, milestones).where(
+    calls = ToolCallRecord.__table__.alias("c")
+    tool_calls_made = (
+        select(func.count())
+        .where(calls.c.task_id == Task.id, calls.c.executions > 0)
+        .scalar_subquery()
+        .label("tool_calls_made")
+    )
+    return select(*Task.__table__.c, milestones, tool_calls_made).where(
         Task.id == bindparam("task_id"), Task.user_id == bindparam("user_id")
     )

@@ -19,6 +19,7 @@ from agent.db.session import DatabaseSessionManager
 from agent.events.types import TaskStatus
 from agent.llm.client import LLMClient
 from agent.prompts.cache import PromptCache
+from agent.tools.toolbox import Toolbox
 from agent.worker import build_worker
 from tests.polling import wait_until
 
@@ -30,6 +31,7 @@ async def running_worker(
     session_manager: DatabaseSessionManager,
     llm_base_url: str,
     redis: Redis | None = None,
+    toolbox: Toolbox | None = None,
 ) -> AsyncIterator[None]:
     """Run a worker on `settings.task_queue` (the app's) until the block ends.
 
@@ -39,6 +41,7 @@ async def running_worker(
         session_manager: Sessions on the test's database.
         llm_base_url: The simulator to talk to.
         redis: When given, the worker reads prompts through a Redis cache, as deployed.
+        toolbox: The worker's MCP servers (None: no tool servers).
     """
     worker_settings = settings.model_copy(
         update={"llm_base_url": llm_base_url, "max_concurrent_activities": 20}
@@ -47,7 +50,9 @@ async def running_worker(
         PromptCache(redis, worker_settings.prompt_cache_ttl_seconds) if redis is not None else None
     )
     async with LLMClient(worker_settings) as llm:
-        worker = build_worker(client, worker_settings, session_manager, llm, prompt_cache=cache)
+        worker = build_worker(
+            client, worker_settings, session_manager, llm, prompt_cache=cache, toolbox=toolbox
+        )
         async with worker:
             yield
 

@@ -22,13 +22,19 @@ def _routes(task: OwnedTask) -> list[tuple[str, str, dict[str, object] | None]]:
         ("GET", base, None),
         ("GET", f"{base}/events", None),
         ("GET", f"{base}/events?after_seq=0&limit=500", None),
+        ("GET", f"{base}/tool-calls", None),
         ("POST", f"{base}/resume", {"breakpoint_id": task.breakpoint_id, "action": "continue"}),
         ("POST", f"{base}/resume", {"breakpoint_id": task.breakpoint_id, "action": "abort"}),
+        (
+            "POST",
+            f"{base}/resume",
+            {"breakpoint_id": task.breakpoint_id, "action": "edit", "arguments": {"x": 1}},
+        ),
         ("POST", f"{base}/cancel", None),
     ]
 
 
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(8))
 async def test_other_users_key_gets_404_on_every_route(
     security_cluster: Cluster, owned_task: OwnedTask, index: int
 ) -> None:

@@ -75,6 +75,7 @@ export const api = {
   getTask: (id) => request("GET", `/v1/tasks/${id}`),
   createTask: (body) => request("POST", "/v1/tasks", body),
   resume: (id, body) => request("POST", `/v1/tasks/${id}/resume`, body),
+  toolCalls: (id) => request("GET", `/v1/tasks/${id}/tool-calls`),
   cancel: (id) => request("POST", `/v1/tasks/${id}/cancel`),
   config: async () => {
     const response = await fetch("/console/config.json");

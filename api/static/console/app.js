@@ -7,14 +7,15 @@ const LIST_REFRESH_MS = 4000;
 const SNAPSHOT_DEBOUNCE_MS = 250;
 const TIMELINE_MAX = 500;
 const STREAM_TAIL_CHARS = 3000;
-const BREAKPOINTS = ["after_plan", "before_milestone", "after_milestone", "on_failure", "budget_exhausted"];
+const BREAKPOINTS = ["after_plan", "before_milestone", "after_milestone", "on_failure", "budget_exhausted", "before_tool"];
+const TOOL_EVENTS = new Set(["TOOL_CALL_STARTED", "TOOL_CALL_COMPLETED", "TOOL_CALL_FAILED"]);
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const TERMINAL_EVENTS = new Set(["TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED"]);
 // Stored events after which the page re-reads the task (statuses, totals, plan).
 const SNAPSHOT_EVENTS = new Set([
   "TASK_STARTED", "TASK_PROGRESS", "TASK_PAUSED", "BREAKPOINT_HIT", "BREAKPOINT_RESUMED",
   "MILESTONE_STATUS_CHANGED", "MILESTONE_COMPLETED", "MILESTONE_FAILED", "MILESTONE_RETRY",
-  "AGENT_COMPLETED", "AGENT_FAILED", "LLM_COMPLETE", ...TERMINAL_EVENTS,
+  "AGENT_COMPLETED", "AGENT_FAILED", "LLM_COMPLETE", ...TOOL_EVENTS, ...TERMINAL_EVENTS,
 ]);
 
 let cleanup = () => {};
@@ -46,6 +47,33 @@ const clock = (iso) => {
 };
 const waitingText = (d) =>
   `waiting on provider ${d.model} since ${clock(d.since)}, next try at ${clock(d.next_try_at)}, last error: ${d.last_error}`;
+const toolLabel = (d) => (d.server && d.tool ? `${d.server}.${d.tool}` : d.tool || d.function_name || "?");
+const oneLine = (text, limit) => {
+  const flat = String(text ?? "").split(/\s+/).join(" ").trim();
+  return flat.length <= limit ? flat : `${flat.slice(0, limit - 1)}…`;
+};
+/** A TOOL_CALL_* event in the words of the CLI: `tool time.get_current_time · 8 ms · 115 chars → {...}`. */
+function toolEventText(event) {
+  const d = event.details || {};
+  const label = `tool ${toolLabel(d)}`;
+  if (event.type === "TOOL_CALL_STARTED") {
+    return [label + (d.arguments ? ` ${oneLine(d.arguments, 120)}` : ""), Number.isInteger(d.attempt) ? `attempt ${d.attempt}` : null]
+      .filter(Boolean).join(" · ");
+  }
+  const timing = Number.isInteger(d.duration_ms) ? [`${d.duration_ms} ms`] : [];
+  if (event.type === "TOOL_CALL_COMPLETED") {
+    const line = [label, ...timing, Number.isInteger(d.result_chars) ? `${d.result_chars} chars` : null].filter(Boolean).join(" · ");
+    return d.result_preview ? `${line} → ${oneLine(d.result_preview, 200)}` : line;
+  }
+  return `${[`${label} failed`, ...timing].join(" · ")}: ${d.error ? oneLine(d.error, 200) : event.message}`;
+}
+const prettyJson = (text) => {
+  try {
+    return JSON.stringify(JSON.parse(text || "{}"), null, 2);
+  } catch {
+    return String(text ?? "");
+  }
+};
 const badge = (status, id) => h("span", { class: `badge status-${status}`, id }, status);
 const time = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 
@@ -87,6 +115,7 @@ function newTaskForm(onCreated) {
       "div",
       { class: "row" },
       h("label", {}, "Budget USD ", h("input", { name: "budget", type: "number", min: "0", step: "0.01", size: 6 })),
+      h("label", {}, "Tools ", h("input", { name: "tools", size: 28, placeholder: "all (or: time, docs.search)" })),
       h("button", { type: "submit" }, "Start"),
       status,
     ),
@@ -97,6 +126,8 @@ function newTaskForm(onCreated) {
     const body = { goal: String(data.get("goal") || "").trim(), breakpoints: data.getAll("breakpoints") };
     const budget = parseFloat(String(data.get("budget") || ""));
     if (budget > 0) body.budget = { max_cost_usd: budget };
+    const tools = String(data.get("tools") || "").split(",").map((t) => t.trim()).filter(Boolean);
+    if (tools.length) body.tools = tools;
     status.textContent = "starting…";
     try {
       const task = await api.createTask(body);
@@ -191,11 +222,20 @@ export function planEditBetween(milestones, edited) {
   return add.length || remove.length || change.length ? { add, remove, change } : null;
 }
 
+function toolCallCard(call) {
+  return h("div", { class: "tool-call", id: "paused-tool-call" },
+    h("dl", { class: "facts" },
+      h("dt", {}, "server"), h("dd", { id: "paused-tool-server" }, call.server),
+      h("dt", {}, "tool"), h("dd", { id: "paused-tool-name" }, call.tool)),
+    h("pre", { class: "arguments", id: "paused-tool-arguments" }, prettyJson(call.arguments)));
+}
+
 function resumeForm(task, onDone) {
   const pause = task.paused;
   // The server says which actions fit this breakpoint (the pause state's allowed_actions).
   const actions = pause.allowed_actions;
   const status = h("div", { class: "form-status" });
+  if (pause.tool_call) return toolResumeForm(task, pause, actions, status, onDone);
   const editor = h("textarea", { name: "plan", rows: 12, spellcheck: "false", class: "plan-editor", id: "plan-editor" }, planDocument(task.milestones));
   const editToggle = h("input", { type: "checkbox", name: "edit", id: "edit-plan" });
   const form = h(
@@ -247,6 +287,66 @@ function resumeForm(task, onDone) {
   return form;
 }
 
+/** At `before_tool`: the call, the allowed actions, a JSON editor for `edit`, a reason for `deny`. */
+function toolResumeForm(task, pause, actions, status, onDone) {
+  const call = pause.tool_call;
+  const argsEditor = h("textarea", { name: "arguments", rows: 6, spellcheck: "false", class: "plan-editor", id: "arguments-editor" }, prettyJson(call.arguments));
+  const argsBlock = h("label", { class: "block", id: "arguments-block", hidden: true }, "New arguments (JSON, checked against the tool's input schema)", argsEditor);
+  const feedbackLabel = h("span", {}, "Reason (the model reads it)");
+  const feedbackBlock = h("label", { class: "block", id: "feedback-block", hidden: true }, feedbackLabel, h("textarea", { name: "feedback", rows: 2 }));
+  const select = h("select", { name: "action", id: "resume-action" }, actions.map((a) => h("option", { value: a }, a)));
+  const form = h(
+    "form",
+    { class: "card breakpoint", id: "resume-form" },
+    h("h2", {}, `Paused at ${pause.kind}`),
+    h("p", {}, `The agent wants to call ${call.server}.${call.tool} `, h("code", {}, pause.breakpoint_id)),
+    toolCallCard(call),
+    pause.timeout_at ? h("p", { class: "muted" }, `Default action ${pause.default_action} at ${time(pause.timeout_at)}`) : null,
+    h("div", { class: "row" }, h("label", {}, "Action "), select),
+    argsBlock,
+    feedbackBlock,
+    h("div", { class: "row" }, h("button", { type: "submit", id: "resume" }, "Resume"), status),
+  );
+  const sync = () => {
+    argsBlock.hidden = select.value !== "edit";
+    feedbackBlock.hidden = select.value !== "deny";
+  };
+  select.addEventListener("change", sync);
+  sync();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const body = { breakpoint_id: pause.breakpoint_id, action: select.value };
+    const feedback = String(data.get("feedback") || "").trim();
+    if (select.value === "deny" && feedback) body.feedback = feedback;
+    if (select.value === "edit") {
+      let parsed;
+      try {
+        parsed = JSON.parse(argsEditor.value);
+      } catch (error) {
+        status.replaceChildren(errorBox(`invalid arguments JSON: ${error.message}`));
+        return;
+      }
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        status.replaceChildren(errorBox("the arguments must be a JSON object ({...})"));
+        return;
+      }
+      body.arguments = parsed;
+    }
+    status.textContent = "resuming…";
+    form.querySelector("#resume").disabled = true;
+    try {
+      const out = await api.resume(task.id, body);
+      status.textContent = `resumed: ${out.action}`;
+      onDone();
+    } catch (error) {
+      form.querySelector("#resume").disabled = false;
+      status.replaceChildren(errorBox(error));
+    }
+  });
+  return form;
+}
+
 async function taskPage(root, taskId) {
   const state = {
     task: null,
@@ -256,6 +356,7 @@ async function taskPage(root, taskId) {
     connection: "connecting",
     resumeFor: null,
     waiting: new Map(), // stream name -> LLM_WAITING details, until LLM_RECOVERED
+    toolCalls: [], // GET /v1/tasks/{id}/tool-calls, re-read after tool events
   };
   const els = {
     header: h("section", { class: "card task-header", id: "task-header" }),
@@ -300,6 +401,10 @@ async function taskPage(root, taskId) {
           h("dt", {}, "waiting"), h("dd", { class: "provider-waiting" }, waitingText(d))]),
         h("dt", {}, "cost"), h("dd", { id: "totals-cost" }, money(t.totals)),
         h("dt", {}, "budget"), h("dd", {}, t.budget.max_cost_usd ? `$${t.budget.max_cost_usd}` : "unlimited"),
+        h("dt", {}, "tool calls"), h("dd", { id: "totals-tool-calls" },
+          `${t.totals.tool_calls || 0}${t.budget.max_tool_calls ? ` of ${t.budget.max_tool_calls}` : ""}`),
+        h("dt", {}, "tools"), h("dd", { id: "task-tools", class: "muted" },
+          t.tools ? t.tools.map((x) => x.qualified_name).join(", ") || "none" : t.tools_requested ? t.tools_requested.join(", ") : "all"),
         h("dt", {}, "progress"), h("dd", {}, progressBar(t)),
         h("dt", {}, "socket"), h("dd", { id: "socket-state", class: "muted" }, state.connection)),
     );
@@ -321,7 +426,7 @@ async function taskPage(root, taskId) {
     const t = state.task;
     renderDag(els.dag, t.milestones, activeKeys());
     els.milestones.replaceChildren(
-      ...[...t.milestones].sort((a, b) => a.position - b.position).map((m, i) =>
+      ...[...t.milestones].sort((a, b) => a.position - b.position).flatMap((m, i) => [
         h("tr", { "data-key": m.key },
           h("td", { class: "muted" }, i + 1),
           h("td", {}, h("code", {}, m.key)),
@@ -330,7 +435,32 @@ async function taskPage(root, taskId) {
           h("td", {}, badge(m.status)),
           h("td", { class: "num" }, m.attempts),
           h("td", { class: "num" }, m.input_tokens + m.output_tokens),
-          h("td", { class: "num" }, `$${m.cost_usd.toFixed(4)}`))));
+          h("td", { class: "num" }, `$${m.cost_usd.toFixed(4)}`)),
+        ...toolCallRows(m.key),
+      ]));
+  }
+
+  // The milestone's tool calls, each a row under it: tool, arguments, status, runs, time, result.
+  function toolCallRows(key) {
+    return state.toolCalls.filter((c) => c.milestone_key === key).map((c) =>
+      h("tr", { class: `tool-call-row status-${c.status}`, "data-key": key, "data-call": c.id },
+        h("td", {}, ""),
+        h("td", { class: "muted" }, `attempt ${c.attempt}`),
+        h("td", { colspan: 2 }, h("code", {}, toolLabel(c)), " ", h("code", { class: "muted" }, oneLine(c.arguments, 80))),
+        h("td", {}, badge(c.status)),
+        h("td", { class: "num", title: "executions" }, c.executions),
+        h("td", { class: "num" }, c.duration_ms === null || c.duration_ms === undefined ? "—" : `${c.duration_ms} ms`),
+        h("td", { class: "tool-result", title: c.result_preview || "" },
+          c.result_preview ? `${oneLine(c.result_preview, 60)} (${c.result_chars} chars)` : "—")));
+  }
+
+  async function loadToolCalls() {
+    try {
+      state.toolCalls = (await api.toolCalls(taskId)).items;
+    } catch {
+      return; // the snapshot shows the error, if any
+    }
+    renderPlan();
   }
 
   function renderBreakpoint() {
@@ -386,7 +516,7 @@ async function taskPage(root, taskId) {
         h("span", { class: "time" }, new Date(event.timestamp).toLocaleTimeString()),
         h("span", { class: "type" }, event.type),
         key ? h("code", {}, key) : null,
-        h("span", { class: "msg" }, event.message),
+        h("span", { class: "msg" }, TOOL_EVENTS.has(event.type) ? toolEventText(event) : event.message),
         traceLink(event.details?.trace_id)
           ? h("a", { class: "trace", href: traceLink(event.details.trace_id), target: "_blank", rel: "noopener" }, "trace")
           : null));
@@ -471,6 +601,7 @@ async function taskPage(root, taskId) {
     renderPlan();
     renderBreakpoint();
     renderResult();
+    if (state.task.tools?.length || state.toolCalls.length) loadToolCalls();
     return true;
   }
 

@@ -8,10 +8,13 @@ with an API key. Nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from pydantic import SecretStr
@@ -26,6 +29,7 @@ from agent.llm.simulator.server import SimulatorServer
 from agent.repositories.api_keys import ApiKeyRepository
 from agent.repositories.users import UserRepository
 from agent.stack.ports import free_port
+from agent.tools.toolbox import Toolbox
 from agent.worker import build_worker
 from api.main import create_app
 
@@ -67,6 +71,7 @@ async def running_stack(
     redis_url: str,
     *,
     simulator: SimulatorConfig | None = None,
+    mcp_servers: str | None = None,
 ) -> AsyncIterator[RunningStack]:
     """Run the simulator, a worker and the API until the block exits.
 
@@ -75,6 +80,7 @@ async def running_stack(
         database_url: A migrated database of this test.
         redis_url: Redis for the prompt cache.
         simulator: Simulator speed and length (fast and short by default).
+        mcp_servers: `AGENT_MCP_SERVERS` of the API and the worker (None: no tools).
 
     Yields:
         The API URL and a key.
@@ -94,13 +100,15 @@ async def running_stack(
             api_key_pepper=PEPPER,
             max_concurrent_activities=20,
             ws_ping_interval_seconds=5.0,
+            mcp_servers=mcp_servers,
         )
         async with (
             DatabaseSessionManager(settings.database_url_value()) as manager,
             LLMClient(settings) as llm,
+            Toolbox.from_settings(settings) as toolbox,
         ):
             key = await _api_key(manager)
-            worker = build_worker(temporal, settings, manager, llm)
+            worker = build_worker(temporal, settings, manager, llm, toolbox=toolbox)
             async with worker:
                 app = create_app(settings)
                 port = free_port()
@@ -127,3 +135,12 @@ async def running_stack(
                 finally:
                     server.should_exit = True
                     await serving
+
+
+TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
+
+
+def time_servers(**policy: object) -> str:
+    """`AGENT_MCP_SERVERS` with the reference `mcp-server-time` (local zone UTC) and a policy."""
+    server = {"command": TIME_SERVER, "args": ["--local-timezone", "UTC"], **policy}
+    return json.dumps({"mcpServers": {"time": server}})

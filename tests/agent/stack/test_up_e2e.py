@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -268,3 +269,51 @@ def test_up_uses_configured_services_instead_of_starting_its_own(
     assert not (tmp_path / "data" / "postgres").exists()
     assert status == 0, up.text()
     assert temporal_survived
+
+
+TOOL_GOAL = 'What time is it? [milestones=1] [tool=time.get_current_time {"timezone": "UTC"}]'
+
+
+def test_up_gives_its_worker_and_api_the_tool_servers(tmp_path: Path) -> None:
+    # Arrange: a config file named relative to where `agent up` runs.
+    time_server = str(Path(sys.executable).parent / "mcp-server-time")
+    (tmp_path / "tools.json").write_text(
+        json.dumps({"mcpServers": {"time": {"command": time_server}}})
+    )
+    up = Up(
+        tmp_path / "data",
+        free_port(),
+        free_port(),
+        free_port(),
+        {"AGENT_MCP_CONFIG": "tools.json"},
+    )
+    try:
+        info = up.wait_ready()
+        headers = {"Authorization": f"Bearer {info.api_key}"}
+        with httpx.Client(base_url=info.api_url, headers=headers, timeout=30) as http:
+            # Act: the API checks names against the servers; the worker calls them.
+            unknown = http.post("/v1/tasks", json={"goal": TOOL_GOAL, "tools": ["time.nope"]})
+            created = http.post("/v1/tasks", json={"goal": TOOL_GOAL, "tools": ["time"]})
+            task_id = created.json()["id"]
+            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+            task = http.get(f"/v1/tasks/{task_id}").json()
+            while task["status"] not in {"completed", "failed", "cancelled"}:
+                assert time.monotonic() < deadline, task
+                time.sleep(0.2)
+                task = http.get(f"/v1/tasks/{task_id}").json()
+            calls = http.get(f"/v1/tasks/{task_id}/tool-calls").json()["items"]
+        status = up.terminate()
+    finally:
+        up.kill_group()
+
+    # Assert
+    assert "  Tool servers   time" in up.text()
+    assert unknown.status_code == 422, unknown.text
+    assert "tools[0]" in unknown.text
+    assert created.status_code == 201, created.text
+    assert task["status"] == "completed", task
+    assert task["totals"]["tool_calls"] >= 1
+    assert {(c["server"], c["tool"], c["status"]) for c in calls} == {
+        ("time", "get_current_time", "completed")
+    }
+    assert status == 0, up.text()
