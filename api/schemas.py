@@ -195,6 +195,10 @@ class TaskOut(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    queue_position: int | None = Field(
+        default=None,
+        description="While `queued`: 1 for the next of the user's tasks to start, and so on.",
+    )
     links: TaskLinks
 
 

@@ -66,6 +66,7 @@ class TaskOut(_Response):
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    queue_position: int | None = None
 
 
 class TaskDetail(TaskOut):
