@@ -123,7 +123,7 @@ async def test_cancelling_a_queued_task_frees_its_place(
             },
         )
         holder_id = holder.json()["id"]
-        await wait_paused(http, holder_id)
+        pause = (await wait_paused(http, holder_id))["paused"]
         second = (
             await http.post("/v1/tasks", json={"goal": "Second", "complexity": "simple"})
         ).json()
@@ -136,10 +136,11 @@ async def test_cancelling_a_queued_task_frees_its_place(
         second_end = await wait_finished(http, second["id"])
         third_waiting = (await http.get(f"/v1/tasks/{third['id']}")).json()
         listed = (await http.get("/v1/tasks", params={"status": "queued"})).json()["items"]
-        await http.post(
+        resumed = await http.post(
             f"/v1/tasks/{holder_id}/resume",
-            json={"breakpoint_id": "after_plan", "action": "approve"},
+            json={"breakpoint_id": pause["breakpoint_id"], "action": "continue"},
         )
+        assert resumed.status_code == 200, resumed.text
         third_end = await wait_finished(http, third["id"])
 
     # Assert
