@@ -180,7 +180,7 @@ async def test_an_admin_sets_a_users_quota(
     assert forbidden.status_code == 403
 
 
-async def test_queue_positions_follow_cancellations_without_a_worker(
+async def test_queue_positions_come_from_the_rows_without_a_worker(
     api_factory: ApiFactory, api_settings: Settings, alice: ApiUser
 ) -> None:
     # Arrange: no worker: the positions come from the rows alone.
