@@ -308,3 +308,24 @@ class SummariseOutput(LLMCallOutput):
     """A preview of the stored summary."""
 
     summary_preview: str = ""
+
+
+# --------------------------------------------------------------------------- admission
+
+
+class AdmitInput(BaseModel):
+    """Input of `AdmissionActivities.admit_task`: a queued task whose slot is free."""
+
+    task_id: UUID
+
+
+class WithdrawInput(BaseModel):
+    """Input of `AdmissionActivities.withdraw_task`: a queued task its owner cancelled."""
+
+    task_id: UUID
+
+
+class WatchInput(BaseModel):
+    """Input of `AdmissionActivities.await_task_closed`: a task workflow to wait for."""
+
+    workflow_id: str

@@ -131,3 +131,20 @@ def provider_unavailable_error(exc: ActivityError) -> bool:
     if exc.retry_state == RetryState.TIMEOUT:
         return True
     return isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE
+
+
+WATCH_HEARTBEAT_INTERVAL_SECONDS = 10.0
+"""How often `await_task_closed` reports that it still waits."""
+
+WATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+"""A watcher silent this long died with its worker; another attempt waits on."""
+
+WATCH_START_TO_CLOSE_TIMEOUT = timedelta(days=1)
+"""One attempt of `await_task_closed`; a task running longer is awaited by the next one."""
+
+WATCH_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+"""Unlimited attempts: the slot stays held until the task workflow has really closed."""

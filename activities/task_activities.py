@@ -47,7 +47,9 @@ from agent.repositories.tasks import TaskRepository
 
 logger = structlog.get_logger(__name__)
 
-ACTIVE_STATUSES = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.PAUSED})
+ACTIVE_STATUSES = frozenset(
+    {TaskStatus.QUEUED, TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.PAUSED}
+)
 """A task in one of these may still change status; terminal ones never do."""
 
 _FINISH_EVENTS: dict[TaskStatus, EventType] = {

@@ -207,6 +207,11 @@ class Settings(BaseSettings):
     user_daily_cost_limit_usd: float | None = Field(
         default=None, gt=0, description="USD a user may spend per UTC day (unset: no limit)."
     )
+    user_max_running_tasks: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tasks a user may have running at once; more wait queued (unset: no limit).",
+    )
     auth_failures_per_minute: float = Field(
         default=30.0, ge=0, description="Rejected keys per client address per minute; 0 = off."
     )

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.admission import AdmissionActivities
 from activities.agent_activities import AgentActivities
 from activities.task_activities import TaskActivities
 from activities.tools import ToolActivities
@@ -41,6 +42,7 @@ from agent.prompts.cache import PromptCache
 from agent.temporal import check_search_attributes, connect_temporal
 from agent.tools.config import ToolsConfig
 from agent.tools.toolbox import Toolbox
+from workflows.admission_workflow import AdmissionWorkflow
 from workflows.task_workflow import TaskWorkflow
 
 logger = structlog.get_logger(__name__)
@@ -71,7 +73,7 @@ def build_worker(
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
     toolbox: Toolbox | None = None,
 ) -> Worker:
-    """Build a worker running `TaskWorkflow` and every task activity.
+    """Build a worker running `TaskWorkflow`, `AdmissionWorkflow` and their activities.
 
     Args:
         client: Connected client (with the project's `data_converter`).
@@ -93,10 +95,11 @@ def build_worker(
     tasks = TaskActivities(session_manager, settings, prompt_cache)
     agents = AgentActivities(session_manager, llm_client, settings, prompt_cache)
     tool_calls = ToolActivities(session_manager, toolbox or Toolbox(ToolsConfig()))
+    admission = AdmissionActivities(session_manager, client)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[TaskWorkflow],
+        workflows=[TaskWorkflow, AdmissionWorkflow],
         activities=[
             tasks.start_task,
             tasks.pause_task,
@@ -112,6 +115,9 @@ def build_worker(
             agents.summarise,
             tool_calls.pin_task_tools,
             tool_calls.call_tool,
+            admission.admit_task,
+            admission.withdraw_task,
+            admission.await_task_closed,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

@@ -60,6 +60,12 @@ class UserSpendLimitsIn(_Input):
 
     daily_token_limit: int | None = Field(default=None, ge=1, le=2**62)
     daily_cost_limit_usd: float | None = Field(default=None, gt=0, le=1e9)
+    max_running_tasks: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Tasks the user may have running at once; more wait `queued`.",
+    )
 
 
 class UserSpendLimitsOut(UserSpendLimitsIn):

@@ -198,6 +198,10 @@ class TaskOut(BaseModel):
     finished_at: datetime | None
     events_pruned_at: datetime | None = None
     """Set once `agent db prune` removed the task's events and outputs (totals stay)."""
+    queue_position: int | None = Field(
+        default=None,
+        description="While `queued`: 1 for the next of the user's tasks to start, and so on.",
+    )
     links: TaskLinks
 
 

@@ -37,25 +37,27 @@ def json_response(model: TaskOut, status_code: int = HTTPStatus.OK) -> Response:
     return Response(model.model_dump_json(), status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
-def to_task_out(task: Task, request: Request) -> TaskOut:
+def to_task_out(task: Task, request: Request, queue_position: int | None = None) -> TaskOut:
     """Render a task for listings.
 
     Args:
         task: The task row.
         request: The request being answered (its URL roots the links).
+        queue_position: Its place in its user's queue, while `queued`.
 
     Returns:
         The task as listed.
     """
-    return TaskOut(**_task_fields(task, request))
+    return TaskOut(**_task_fields(task, request), queue_position=queue_position)
 
 
-def to_task_detail(row: Any, request: Request) -> TaskDetail:
+def to_task_detail(row: Any, request: Request, queue_position: int | None = None) -> TaskDetail:
     """Render a task with its milestones, pause state, result and error.
 
     Args:
         row: A row of `load_task_detail` (the task's columns plus `milestones`).
         request: The request being answered (its URL roots the links).
+        queue_position: Its place in its user's queue, while `queued`.
 
     Returns:
         The task in detail.
@@ -73,6 +75,7 @@ def to_task_detail(row: Any, request: Request) -> TaskDetail:
         paused=paused,
         result=row.result,
         error=row.error,
+        queue_position=queue_position,
     )
 
 

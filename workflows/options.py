@@ -25,6 +25,9 @@ with workflow.unsafe.imports_passed_through():
         TOOL_CALL_RETRY_POLICY,
         TOOL_CALL_TIMEOUT_MARGIN,
         TOOL_HEARTBEAT_TIMEOUT,
+        WATCH_HEARTBEAT_TIMEOUT,
+        WATCH_RETRY_POLICY,
+        WATCH_START_TO_CLOSE_TIMEOUT,
         llm_schedule_to_close,
     )
 
@@ -74,4 +77,13 @@ def tool_call_options(timeout_seconds: float) -> dict[str, Any]:
         "heartbeat_timeout": TOOL_HEARTBEAT_TIMEOUT,
         "retry_policy": TOOL_CALL_RETRY_POLICY,
         "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    }
+
+
+def watch_options() -> dict[str, Any]:
+    """Options of `await_task_closed` (waits as long as the task runs, heartbeating)."""
+    return {
+        "start_to_close_timeout": WATCH_START_TO_CLOSE_TIMEOUT,
+        "heartbeat_timeout": WATCH_HEARTBEAT_TIMEOUT,
+        "retry_policy": WATCH_RETRY_POLICY,
     }

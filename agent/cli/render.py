@@ -31,6 +31,7 @@ STATUS_STYLE: dict[str, str] = {
     "skipped": "magenta",
     "running": "bold yellow",
     "paused": "bold cyan",
+    "queued": "blue",
     "completed": "bold green",
     "cancelled": "magenta",
 }
@@ -41,6 +42,14 @@ STATUS_ICON: dict[str, str] = {
     "failed": "✘",
     "skipped": "↷",
 }
+
+
+def queued_status_text(status: str, queue_position: int | None) -> Text:
+    """A task's status, with its place in the queue while it is queued (`queued #3`)."""
+    text = status_text(status)
+    if queue_position is not None:
+        text.append(f" #{queue_position}", style="blue")
+    return text
 
 
 def money_text(totals: Totals) -> str:

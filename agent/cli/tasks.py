@@ -31,7 +31,14 @@ from agent.cli.context import (
 from agent.cli.exit_codes import EXIT_CODES_HELP, ExitCode
 from agent.cli.follow import FollowOptions, follow_and_exit, follow_until_detached
 from agent.cli.goal import GOAL_LIMITS_HELP, GoalError, read_goal
-from agent.cli.render import money_text, plan_table, plan_tree, render_summary, status_text
+from agent.cli.render import (
+    money_text,
+    plan_table,
+    plan_tree,
+    queued_status_text,
+    render_summary,
+    status_text,
+)
 from agent.cli.tool_text import call_lines
 from agent.client import AgentApiClient, ApiRequestError, TaskDetail
 from agent.client.ids import resolve_task_id, short_id, unique_prefix_length
@@ -280,7 +287,7 @@ def tasks(
     for item in page.items:
         table.add_row(
             short_id(item.id, length),
-            status_text(item.status.value),
+            queued_status_text(item.status.value, item.queue_position),
             Text(" ".join(item.goal.split())),
             str(item.totals.tokens),
             money_text(item.totals),
@@ -313,6 +320,11 @@ def show(
     if detail.tools:
         names = ", ".join(t.qualified_name for t in detail.tools)
         console.print(f"[dim]tools[/] {escape(names)}")
+    if detail.queue_position is not None:
+        console.print(
+            f"[blue]queued[/]: position {detail.queue_position} among your waiting tasks; "
+            "it starts when one of your running tasks ends"
+        )
     if detail.milestones:
         console.print(plan_tree(detail.milestones))
         console.print(plan_table(detail.milestones, width=console.width))

@@ -69,6 +69,7 @@ class TaskOut(_Response):
     finished_at: datetime | None = None
     events_pruned_at: datetime | None = None
     """Set once the task's events and outputs were pruned (its totals stay)."""
+    queue_position: int | None = None
 
 
 class TaskDetail(TaskOut):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -38,6 +39,8 @@ class User(TimestampMixin, Base):
     """Tokens this user's tasks may spend per UTC day (None: the server default)."""
     daily_cost_limit_usd: Mapped[float | None] = mapped_column(Float)
     """USD this user's tasks may spend per UTC day (None: the server default)."""
+    max_running_tasks: Mapped[int | None] = mapped_column(Integer)
+    """Tasks this user may have running at once (None: the server default)."""
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user")
 
@@ -71,6 +74,14 @@ class Task(TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+        # A user's queue, in submission order (queue positions).
+        Index(
+            "ix_tasks_queued_user_created_at_id",
+            "user_id",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)

@@ -68,6 +68,8 @@ class TaskStatus(StrEnum):
     """Lifecycle of a task."""
 
     PENDING = "pending"
+    QUEUED = "queued"
+    """Accepted, waiting for one of its user's running-task slots (see `AdmissionWorkflow`)."""
     RUNNING = "running"
     PAUSED = "paused"
     COMPLETED = "completed"

@@ -1,5 +1,6 @@
-"""Admin routes: API keys and spend limits of every user; admin keys only (others get 403).
+"""Admin routes: keys, spend limits and running-task quotas of every user; admin keys only.
 
+Other keys get 403.
 The same operations as `agent keys` (which needs database access instead of an admin key).
 A key revoked here is refused by this process at once, by other API processes within
 `api.auth.AUTH_CACHE_TTL_SECONDS`, and its open sockets are closed with 4401 within
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from agent.db.models import ApiKey
 from agent.repositories.api_keys import ApiKeyRepository
+from agent.repositories.quotas import QuotaRepository
 from agent.repositories.spend import SpendRepository, UserSpendLimits
 from agent.repositories.users import UserRepository
 from api.admin_schemas import (
@@ -28,9 +30,10 @@ from api.admin_schemas import (
     UserSpendLimitsOut,
 )
 from api.auth import ApiKeyResolver
-from api.dependencies import AdminKey, AppSettings, DBSession
+from api.dependencies import AdminKey, AppSettings, DBSession, TemporalClient
 from api.errors import ErrorResponse, not_found
 from api.schemas import MAX_NAME_CHARS
+from api.services.admission import notify_quota_change
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -150,14 +153,22 @@ async def set_user_limits(
     name: Annotated[str, Path(min_length=1, max_length=MAX_NAME_CHARS)],
     body: UserSpendLimitsIn,
     db: DBSession,
+    settings: AppSettings,
+    client: TemporalClient,
     _admin: AdminKey,
 ) -> UserSpendLimitsOut:
-    """Set the user's own daily token and cost limits (null: the server default)."""
+    """Set the user's own daily limits and running-task quota (null: the server default).
+
+    A new quota applies at once to the tasks the user has queued.
+    """
     user = await UserRepository(db).get_by_name(name)
     if user is None:
         raise not_found("user")
     await SpendRepository(db).set_limits(
         user.id, UserSpendLimits(body.daily_token_limit, body.daily_cost_limit_usd)
     )
+    await QuotaRepository(db).set_max_running(user.id, body.max_running_tasks)
     await db.commit()
+    quota = body.max_running_tasks or settings.user_max_running_tasks
+    await notify_quota_change(client, user.id, quota)
     return UserSpendLimitsOut(user=name, **body.model_dump())

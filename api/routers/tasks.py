@@ -38,6 +38,7 @@ from api.schemas import (
     TaskOut,
     TaskPage,
 )
+from api.services.admission import queue_positions
 from api.services.task_control import cancel_workflow, resume_workflow
 from api.services.task_creation import check_budget_is_enforceable, create_and_start_task
 from api.services.task_detail import load_task_detail
@@ -106,7 +107,8 @@ async def create_task(
     log.info("task_created" if created else "task_create_replayed")
     # The flush loaded the server defaults (INSERT ... RETURNING) and commit does not
     # expire them: no read back.
-    answer = json_response(to_task_out(task, request), HTTPStatus.CREATED)
+    positions = await queue_positions(db, user_id, [task])
+    answer = json_response(to_task_out(task, request, positions.get(task.id)), HTTPStatus.CREATED)
     if not created:
         answer.headers[IDEMPOTENT_REPLAY_HEADER] = "true"
     return answer
@@ -126,8 +128,10 @@ async def list_tasks(
     page = await TaskRepository(db).list_for_user(
         user_id, status=status, session_id=session_id, limit=limit, cursor=cursor
     )
+    positions = await queue_positions(db, user_id, page.items)
     return TaskPage(
-        items=[to_task_out(task, request) for task in page.items], next_cursor=page.next_cursor
+        items=[to_task_out(task, request, positions.get(task.id)) for task in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -141,11 +145,18 @@ async def list_tasks(
 async def get_task(
     task_id: UUID, request: Request, manager: SessionManager, user_id: CurrentUserId
 ) -> Response:
-    """A task with its milestones, totals and pause state (one SQL statement)."""
+    """A task with its milestones, totals and pause state (one SQL statement).
+
+    While the task is queued, a second statement reads its queue position.
+    """
     row = await load_task_detail(manager, task_id, user_id)
     if row is None:
         raise not_found()
-    return json_response(to_task_detail(row, request))
+    position = None
+    if row.status == TaskStatus.QUEUED:
+        async with manager.session() as session:
+            position = (await queue_positions(session, user_id, [row])).get(row.id)
+    return json_response(to_task_detail(row, request, position))
 
 
 async def _owned_task(db: DBSession, task_id: UUID, user_id: UUID) -> Task:
@@ -195,12 +206,19 @@ async def resume_task(
     responses={**_ERRORS, **_CONFLICT},
 )
 async def cancel_task(
-    task_id: UUID, db: DBSession, user_id: CurrentUserId, client: TemporalClient
+    task_id: UUID,
+    db: DBSession,
+    user_id: CurrentUserId,
+    client: TemporalClient,
+    settings: AppSettings,
 ) -> CancelOut:
-    """Request cancellation; the workflow stops its activities and marks the task cancelled."""
+    """Request cancellation; the workflow stops its activities and marks the task cancelled.
+
+    A queued task leaves the queue (freeing its place) and ends cancelled without starting.
+    """
     task = await _owned_task(db, task_id, user_id)
     await db.commit()
-    await cancel_workflow(client, task)
+    await cancel_workflow(client, task, settings.task_queue)
     logger.info("task_cancel_requested", task_id=str(task_id))
     return CancelOut(task_id=task_id, status=task.status, cancel_requested=True)
 

@@ -17,6 +17,7 @@ from agent.events.types import TaskStatus
 from agent.observability.links import link_current_span_to_task
 from api.errors import ApiError
 from api.schemas import ResumeBody
+from api.services.admission import withdraw_from_admission
 from workflows.task_workflow import TaskWorkflow
 
 UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
@@ -78,12 +79,13 @@ async def resume_workflow(
         raise
 
 
-async def cancel_workflow(client: Client, task: Task) -> None:
-    """Request cancellation of the task's workflow.
+async def cancel_workflow(client: Client, task: Task, task_queue: str) -> None:
+    """Request cancellation of the task's workflow (of its place in the queue when queued).
 
     Args:
         client: The Temporal client.
         task: The caller's task, as last stored.
+        task_queue: The workers' task queue (a queued task's admission workflow runs there).
 
     Raises:
         ApiError: 409 when the task is finished or its workflow no longer runs.
@@ -91,6 +93,11 @@ async def cancel_workflow(client: Client, task: Task) -> None:
     link_current_span_to_task(task.traceparent)
     if TaskStatus(task.status).is_terminal:
         raise _finished(task)
+    if task.status == TaskStatus.QUEUED:
+        # Its workflow may not exist yet; the admission workflow decides, in order with
+        # the admission that might be starting it right now.
+        await withdraw_from_admission(client, task_queue, task)
+        return
     try:
         await _handle(client, task).cancel()
     except RPCError as exc:

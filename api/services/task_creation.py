@@ -30,6 +30,7 @@ from agent.temporal import TASK_STATUS, USER_ID
 from api.errors import ApiError
 from api.rate_limits import retry_after_header
 from api.schemas import TaskCreate
+from api.services.admission import effective_quota, submit_to_admission
 from workflows.task_workflow import TaskWorkflow
 
 logger = structlog.get_logger(__name__)
@@ -63,6 +64,8 @@ async def create_and_start_task(
     A retried request with the same `idempotency_key` gets the task the first one
     created, and starts its workflow if the first attempt did not get that far. A new
     task is refused while the user's daily spend limit is used up (a replay never is).
+    When the user has a running-task quota, the task is stored `queued` and handed to
+    the user's admission workflow, which starts it when a slot is free.
 
     Args:
         db: The request's session; committed here.
@@ -84,11 +87,12 @@ async def create_and_start_task(
     """
     repo = TaskRepository(db)
     request_hash = request_fingerprint(body)
+    max_running = await effective_quota(db, user_id, settings)
     fields: dict[str, Any] = {
         "session_id": body.session_id,
         "goal": body.goal,
         "complexity": body.complexity.value if body.complexity else None,
-        "status": TaskStatus.PENDING,
+        "status": TaskStatus.PENDING if max_running is None else TaskStatus.QUEUED,
         "breakpoints": [b.value for b in body.breakpoints],
         "max_parallel": body.max_parallel,
         "max_attempts": body.max_attempts,
@@ -124,10 +128,13 @@ async def create_and_start_task(
             raise
     await db.commit()
     # Commit first: the workflow's first activity reads the row. A crash between the
-    # commit and the start leaves a pending task that a retry with the key starts.
-    await _start_workflow(
-        client, task_queue, _task_input(task, body, tools_enabled, settings), task.workflow_id
-    )
+    # commit and the start leaves a pending (or queued) task that a retry with the key
+    # starts (or queues).
+    task_input = _task_input(task, body, tools_enabled, settings)
+    if task.status == TaskStatus.QUEUED:
+        await submit_to_admission(client, task_queue, task, task_input, max_running)
+    else:
+        await _start_workflow(client, task_queue, task_input, task.workflow_id)
     return CreatedTask(task, created)
 
 

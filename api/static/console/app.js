@@ -167,7 +167,7 @@ async function listPage(root) {
           h(
             "tr",
             { "data-task-id": t.id },
-            h("td", {}, badge(t.status)),
+            h("td", {}, badge(t.status), t.queue_position ? ` #${t.queue_position}` : null),
             h("td", {}, h("a", { href: `#/tasks/${t.id}` }, t.goal.length > 90 ? `${t.goal.slice(0, 89)}…` : t.goal)),
             h("td", { class: "num" }, `${tokens(t.totals)}${t.totals.estimated ? "*" : ""}`),
             h("td", { class: "num" }, money(t.totals)),
@@ -394,7 +394,8 @@ async function taskPage(root, taskId) {
           link ? h("a", { href: link, target: "_blank", rel: "noopener", id: "temporal-link", class: "button" }, "Open in Temporal UI") : null,
           terminal ? null : h("button", { id: "cancel", class: "danger", onclick: onCancel }, "Cancel"))),
       h("dl", { class: "facts" },
-        h("dt", {}, "status"), h("dd", {}, badge(t.status, "task-status")),
+        h("dt", {}, "status"), h("dd", {}, badge(t.status, "task-status"),
+          t.queue_position ? h("span", { id: "queue-position" }, ` position ${t.queue_position} in your queue`) : null),
         h("dt", {}, "task"), h("dd", {}, h("code", {}, t.id)),
         h("dt", {}, "tokens"), h("dd", { id: "totals-tokens" }, `${t.totals.input_tokens} in / ${t.totals.output_tokens} out${estimatedMark(t.totals)}`),
         ...[...state.waiting.values()].flatMap((d) => [
