@@ -443,6 +443,7 @@ async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> Dec
         if isinstance(problem, str):
             result = tool_error_text(label, f"the edited arguments were refused: {problem}")
             await calls.finish(call_id, ToolCallStatus.REJECTED, result, is_error=True)
+            await _decision_failed(session, data, row, result, f"{label}: edit refused")
             return DecidedToolCall(row.server, row.tool, ToolCallStatus.REJECTED)
         await calls.decide(call_id, ToolCallStatus.APPROVED, arguments=arguments)
         return None
@@ -450,18 +451,27 @@ async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> Dec
     if request.feedback:
         result += f": {request.feedback}"
     await calls.finish(call_id, ToolCallStatus.DENIED, result, is_error=True)
+    message = f"{label}: {request.action.value} at {pause.breakpoint_id}"
+    await _decision_failed(session, data, row, result, message)
+    return DecidedToolCall(row.server, row.tool, ToolCallStatus.DENIED)
+
+
+async def _decision_failed(
+    session: AsyncSession, data: DecisionInput, row: ToolCallRecord, result: str, message: str
+) -> None:
+    """`TOOL_CALL_FAILED` of a call a person's decision ended without running it."""
     await EventRepository(session).append(
         [
             draft(
-                "tool-denied",
+                "tool-decided",
                 EventType.TOOL_CALL_FAILED,
                 task_id=data.task_id,
                 session_id=data.session_id,
                 milestone_id=data.milestone_id,
-                message=f"{label}: {request.action.value} at {pause.breakpoint_id}",
+                message=message[:1000],
                 details={
-                    "key": pause.milestone_key,
-                    "tool_call": str(call_id),
+                    "key": data.pause.milestone_key,
+                    "tool_call": str(row.id),
                     "call_id": row.call_id,
                     "server": row.server,
                     "tool": row.tool,
@@ -473,4 +483,3 @@ async def apply_tool_decision(session: AsyncSession, data: DecisionInput) -> Dec
             )
         ]
     )
-    return DecidedToolCall(row.server, row.tool, ToolCallStatus.DENIED)

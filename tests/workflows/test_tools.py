@@ -230,6 +230,13 @@ async def test_edited_arguments_run_and_schema_invalid_edits_do_not(
     assert (bad_call.status, bad_call.executions) == ("rejected", 0)
     assert bad_call.result is not None
     assert "edited arguments were refused" in bad_call.result
+    failed = [
+        e
+        for e in await approval_engine.events(bad_result.task_id)
+        if e.type == EventType.TOOL_CALL_FAILED
+    ]
+    assert len(failed) == 1
+    assert failed[0].details["tool_call"] == str(bad_call.id)
 
 
 async def test_abort_at_a_tool_call_ends_the_task(approval_engine: Engine) -> None:
