@@ -35,15 +35,19 @@ async def test_health_needs_no_key_and_readyz_reports_components(api: RunningApi
     assert all(c["ok"] for c in components.values())
 
 
+NO_SUCH_TASK = "5b0c3f1e-0000-4000-8000-000000000000"
+"""A task id no test creates (fixed: test ids must be the same in every xdist worker)."""
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", "/v1/tasks"),
         ("POST", "/v1/tasks"),
-        ("GET", f"/v1/tasks/{uuid.uuid4()}"),
-        ("GET", f"/v1/tasks/{uuid.uuid4()}/events"),
-        ("POST", f"/v1/tasks/{uuid.uuid4()}/resume"),
-        ("POST", f"/v1/tasks/{uuid.uuid4()}/cancel"),
+        ("GET", f"/v1/tasks/{NO_SUCH_TASK}"),
+        ("GET", f"/v1/tasks/{NO_SUCH_TASK}/events"),
+        ("POST", f"/v1/tasks/{NO_SUCH_TASK}/resume"),
+        ("POST", f"/v1/tasks/{NO_SUCH_TASK}/cancel"),
         ("GET", "/v1/prompts"),
         ("POST", "/v1/prompts"),
         ("GET", "/v1/prompts/x"),
