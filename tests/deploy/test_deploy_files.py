@@ -142,7 +142,12 @@ def test_scrape_configs_pass_promtool(name: str) -> None:
         capture_output=True,
         text=True,
     )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    output = checked.stdout + checked.stderr
+    if "field kubernetes_sd_configs not found" in output:
+        # Debian builds Prometheus without Kubernetes service discovery; the job structure
+        # of this file is checked against the manifests above.
+        pytest.skip("this promtool build has no Kubernetes service discovery")
+    assert checked.returncode == 0, output
 
 
 def test_compose_worker_outlives_its_graceful_shutdown_and_has_no_http_check() -> None:
