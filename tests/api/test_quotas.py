@@ -14,9 +14,11 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from agent.config import Settings
+from agent.contract.admission import admission_workflow_id
 from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType, TaskStatus
+from tests.admission_histories import record_admission_history
 from tests.api.conftest import ApiUser, RunningApi
 from tests.api.live_worker import running_worker, wait_finished, wait_for_task, wait_paused
 from tests.recording_simulator import recording_simulator
@@ -142,6 +144,10 @@ async def test_cancelling_a_queued_task_frees_its_place(
         )
         assert resumed.status_code == 200, resumed.text
         third_end = await wait_finished(http, third["id"])
+        admission = temporal_dev_env.client.get_workflow_handle(admission_workflow_id(alice.id))
+        # Nothing queued or running any more: the user's admission workflow ends.
+        await admission.result()
+        await record_admission_history(admission, "cancelling_a_queued_task_frees_its_place")
 
     # Assert
     assert (second["status"], second["queue_position"]) == ("queued", 1)
