@@ -32,6 +32,7 @@ from agent.contract.errors import WorkflowErrorType
 from agent.db.models import Milestone
 from agent.events.types import AgentRole, AgentStatus, EventType
 from agent.llm.tokens import count_message_tokens, count_tokens
+from agent.llm.types import LLMResponse
 from agent.repositories.events import EventRepository
 from agent.repositories.milestones import MilestoneRepository
 
@@ -71,6 +72,31 @@ def dependency_context(milestone: Milestone, milestones: dict[str, Milestone]) -
         body = dep.output if dep.output else f"(no result: {dep.status})"
         sections.append(f"### Result of {dep.key}: {dep.title}\n{body}")
     return "\n\n".join(sections)
+
+
+def attempt_done(response: LLMResponse, context_tokens: int) -> ExecuteOutput:
+    """What an attempt that answered hands back to the workflow."""
+    return ExecuteOutput(
+        outcome=ExecuteOutcome.DONE,
+        context_tokens=context_tokens,
+        output_preview=preview(response.content),
+        usage=call_usage(response),
+    )
+
+
+async def record_attempt_output(
+    session: AsyncSession, data: ExecuteInput, response: LLMResponse
+) -> None:
+    """Store an attempt's answer and usage on its milestone (the caller's transaction)."""
+    await MilestoneRepository(session).record_output(
+        data.task_id,
+        data.milestone_key,
+        data.attempt,
+        response.content,
+        input_tokens=response.usage.input_tokens,
+        output_tokens=response.usage.output_tokens,
+        cost_usd=response.cost_usd,
+    )
 
 
 async def attempt_context(
@@ -152,22 +178,9 @@ class MilestoneActivities(LLMActivityBase):
                 milestone=milestone,
             )
         response = await self._stream(call, messages)
-        output = ExecuteOutput(
-            outcome=ExecuteOutcome.DONE,
-            context_tokens=context_tokens,
-            output_preview=preview(response.content),
-            usage=call_usage(response),
-        )
+        output = attempt_done(response, context_tokens)
         async with self._db.session() as session, session.begin():
-            await MilestoneRepository(session).record_output(
-                data.task_id,
-                data.milestone_key,
-                data.attempt,
-                response.content,
-                input_tokens=response.usage.input_tokens,
-                output_tokens=response.usage.output_tokens,
-                cost_usd=response.cost_usd,
-            )
+            await record_attempt_output(session, data, response)
             await self._commit_call(
                 session,
                 call,

@@ -20,9 +20,11 @@ from activities.common import draft
 from activities.llm_calls import LLMActivityBase
 from activities.milestones import (
     attempt_context,
+    attempt_done,
     attempt_prompt,
     milestone_by_key,
     milestone_call,
+    record_attempt_output,
 )
 from activities.models import ExecuteOutcome, ExecuteOutput, ExecuteTurnInput, preview
 from activities.tools import pinned_specs, tool_error_text
@@ -34,7 +36,6 @@ from agent.llm.types import ChatMessage, LLMResponse
 from agent.observability.tools import count_tool_call
 from agent.repositories.conversations import ConversationRepository, NewMessage
 from agent.repositories.events import EventDraft
-from agent.repositories.milestones import MilestoneRepository
 from agent.repositories.tool_calls import NewToolCall, ToolCallRepository
 from agent.tools.arguments import validate_arguments
 from agent.tools.results import cut_for_model
@@ -261,12 +262,7 @@ class ToolTurnActivities(LLMActivityBase):
         opening: list[ChatMessage],
         context_tokens: int,
     ) -> ExecuteOutput:
-        output = ExecuteOutput(
-            outcome=ExecuteOutcome.DONE,
-            context_tokens=context_tokens,
-            output_preview=preview(response.content),
-            usage=call_usage(response),
-        )
+        output = attempt_done(response, context_tokens)
         async with self._db.session() as session, session.begin():
             await ConversationRepository(session).append(
                 data.task_id,
@@ -277,15 +273,7 @@ class ToolTurnActivities(LLMActivityBase):
                     NewMessage("assistant", response.content, data.turn),
                 ],
             )
-            await MilestoneRepository(session).record_output(
-                data.task_id,
-                data.milestone_key,
-                data.attempt,
-                response.content,
-                input_tokens=response.usage.input_tokens,
-                output_tokens=response.usage.output_tokens,
-                cost_usd=response.cost_usd,
-            )
+            await record_attempt_output(session, data, response)
             await self._commit_call(
                 session,
                 call,
