@@ -295,10 +295,9 @@ def test_up_gives_its_worker_and_api_the_tool_servers(tmp_path: Path) -> None:
             unknown = http.post("/v1/tasks", json={"goal": TOOL_GOAL, "tools": ["time.nope"]})
             created = http.post("/v1/tasks", json={"goal": TOOL_GOAL, "tools": ["time"]})
             task_id = created.json()["id"]
-            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+            # No deadline of its own: a task that never ends is caught by pytest's timeout.
             task = http.get(f"/v1/tasks/{task_id}").json()
             while task["status"] not in {"completed", "failed", "cancelled"}:
-                assert time.monotonic() < deadline, task
                 time.sleep(0.2)
                 task = http.get(f"/v1/tasks/{task_id}").json()
             calls = http.get(f"/v1/tasks/{task_id}/tool-calls").json()["items"]
