@@ -36,6 +36,7 @@ from agent.llm.simulator.server import SimulatorServer
 from agent.repositories.tasks import TaskRepository
 from agent.repositories.users import UserRepository
 from agent.temporal import data_converter, ensure_search_attributes
+from agent.tools.config import parse_tools_config
 from agent.tools.toolbox import Toolbox
 from agent.worker import build_worker
 from workflows.task_workflow import TaskWorkflow
@@ -234,6 +235,33 @@ async def engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
     """A running worker (real activities, real PostgreSQL, simulator) on a uuid queue."""
     async with engine_factory() as running:
         yield running
+
+
+TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
+"""The reference MCP server `mcp-server-time`, installed beside this interpreter."""
+
+
+def time_toolbox(**policy: object) -> Toolbox:
+    """A toolbox with `mcp-server-time` (UTC) and the given policy keys."""
+    server = {"command": TIME_SERVER, "args": ["--local-timezone", "UTC"], **policy}
+    return Toolbox(parse_tools_config(json.dumps({"mcpServers": {"time": server}})))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def tool_engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
+    """A worker whose tasks may call `time.*` without approval."""
+    async with time_toolbox() as toolbox, engine_factory(toolbox=toolbox) as engine:
+        yield engine
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def approval_engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
+    """A worker whose `time.get_current_time` calls need a person's approval."""
+    async with (
+        time_toolbox(approve=["get_current_time"]) as toolbox,
+        engine_factory(toolbox=toolbox) as engine,
+    ):
+        yield engine
 
 
 @pytest_asyncio.fixture(loop_scope="session")

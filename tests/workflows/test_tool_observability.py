@@ -6,10 +6,9 @@ and after its task and asserts the difference.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -20,9 +19,9 @@ from agent.contract.task import ResumeRequest
 from agent.events.types import TaskStatus
 from agent.observability.metrics import project_metrics
 from agent.observability.tracing import install_tracing, uninstall_tracing
-from tests.workflows.conftest import Engine, EngineFactory
+from tests.workflows.conftest import Engine
 from tests.workflows.helpers import wait_paused
-from tests.workflows.test_tools import ONE_MILESTONE, UTC_NOW, time_toolbox
+from tests.workflows.test_tools import ONE_MILESTONE, UTC_NOW
 from workflows.task_workflow import TaskWorkflow
 
 CALLS = "agent_tool_calls_total"
@@ -33,23 +32,6 @@ def sample(name: str, **labels: str) -> float:
     """The current value of one series of this process's project metrics (0 when absent)."""
     value = project_metrics().registry.get_sample_value(name, labels)
     return value or 0.0
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def tool_engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
-    """A worker whose tasks may call `time.*` without approval."""
-    async with time_toolbox() as toolbox, engine_factory(toolbox=toolbox) as engine:
-        yield engine
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def approval_engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
-    """A worker whose `time.get_current_time` calls need a person's approval."""
-    async with (
-        time_toolbox(approve=["get_current_time"]) as toolbox,
-        engine_factory(toolbox=toolbox) as engine,
-    ):
-        yield engine
 
 
 @pytest.fixture

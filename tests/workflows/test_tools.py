@@ -7,13 +7,8 @@ milestone's output proves what reached the model.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 from uuid import UUID
 
-import pytest_asyncio
 from sqlalchemy import select
 
 from agent.contract.breakpoints import ResumeAction
@@ -21,39 +16,13 @@ from agent.contract.task import Budget, ResumeRequest
 from agent.contract.tools import ToolCallStatus
 from agent.db.models import Milestone, ToolCallRecord
 from agent.events.types import AgentRole, BreakpointKind, EventType, TaskStatus
-from agent.tools.config import parse_tools_config
-from agent.tools.toolbox import Toolbox
 from tests.recording_simulator import recording_simulator
-from tests.workflows.conftest import Engine, EngineFactory
+from tests.workflows.conftest import Engine, EngineFactory, time_toolbox
 from tests.workflows.helpers import Recorder, assert_gapless, milestones, wait_paused
 from workflows.task_workflow import TaskWorkflow
 
-TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 UTC_NOW = '[tool=time.get_current_time {"timezone": "UTC"}]'
 ONE_MILESTONE = "[milestones=1] [plan=sequential]"
-
-
-def time_toolbox(**policy: object) -> Toolbox:
-    """A toolbox with `mcp-server-time` (UTC) and the given policy keys."""
-    server = {"command": TIME_SERVER, "args": ["--local-timezone", "UTC"], **policy}
-    return Toolbox(parse_tools_config(json.dumps({"mcpServers": {"time": server}})))
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def tool_engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
-    """A worker whose tasks may call `time.*` without approval."""
-    async with time_toolbox() as toolbox, engine_factory(toolbox=toolbox) as engine:
-        yield engine
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def approval_engine(engine_factory: EngineFactory) -> AsyncIterator[Engine]:
-    """A worker whose `time.get_current_time` calls need a person's approval."""
-    async with (
-        time_toolbox(approve=["get_current_time"]) as toolbox,
-        engine_factory(toolbox=toolbox) as engine,
-    ):
-        yield engine
 
 
 async def tool_calls(engine: Engine, task_id: UUID) -> list[ToolCallRecord]:
