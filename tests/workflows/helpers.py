@@ -10,8 +10,10 @@ from uuid import UUID
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 
-from agent.contract.task import PauseState, TaskResult
+from agent.contract.breakpoints import ResumeAction
+from agent.contract.task import PauseState, ResumeRequest, TaskResult
 from agent.db.models import Milestone, Task
+from tests.polling import wait_until as wait_for
 from tests.workflows.conftest import Engine
 from workflows.task_workflow import TaskWorkflow
 
@@ -72,3 +74,27 @@ async def assert_gapless(engine: Engine, task_id: UUID) -> list[Any]:
     task = await task_row(engine, task_id)
     assert task.last_event_seq == len(events)
     return events
+
+
+async def paused_at(handle: Handle, milestone_key: str) -> PauseState:
+    """Wait for the pause before `milestone_key` and return it."""
+    found: list[PauseState] = []
+
+    async def paused() -> bool:
+        progress = await handle.query(TaskWorkflow.progress)
+        assert not progress.status.is_terminal, f"task ended ({progress.status})"
+        if progress.paused is not None and progress.paused.milestone_key == milestone_key:
+            found.append(progress.paused)
+            return True
+        return False
+
+    await wait_for(paused, f"pause before {milestone_key}")
+    return found[-1]
+
+
+async def resume(handle: Handle, pause: PauseState) -> None:
+    """Answer the breakpoint with `continue` (the `resume` update)."""
+    await handle.execute_update(
+        TaskWorkflow.resume,
+        ResumeRequest(breakpoint_id=pause.breakpoint_id, action=ResumeAction.CONTINUE),
+    )

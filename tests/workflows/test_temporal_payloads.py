@@ -20,11 +20,10 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
-from agent.contract.breakpoints import ResumeAction
-from agent.contract.task import PauseState, ResumeRequest, TaskResult
+from agent.contract.task import TaskResult
 from agent.events.types import BreakpointKind, EventType, TaskComplexity, TaskStatus
-from tests.polling import wait_until
 from tests.workflows.conftest import Engine
+from tests.workflows.helpers import paused_at, resume
 from workflows.task_workflow import TaskWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -93,30 +92,6 @@ def unreadable_payloads(payloads: list[tuple[str, Payload]]) -> list[str]:
 def carries(payloads: list[tuple[str, Payload]], field: str) -> bool:
     """Whether any payload sits under `field` (a field name of the history's protos)."""
     return any(f".{field}" in where or f" {field}" in where for where, _ in payloads)
-
-
-async def paused_at(handle: Handle, milestone_key: str) -> PauseState:
-    """Wait for the pause before `milestone_key` and return it."""
-    found: list[PauseState] = []
-
-    async def paused() -> bool:
-        progress = await handle.query(TaskWorkflow.progress)
-        assert not progress.status.is_terminal, f"task ended ({progress.status})"
-        if progress.paused is not None and progress.paused.milestone_key == milestone_key:
-            found.append(progress.paused)
-            return True
-        return False
-
-    await wait_until(paused, f"pause before {milestone_key}")
-    return found[-1]
-
-
-async def resume(handle: Handle, pause: PauseState) -> None:
-    """Answer the breakpoint with `continue` (the `resume` update)."""
-    await handle.execute_update(
-        TaskWorkflow.resume,
-        ResumeRequest(breakpoint_id=pause.breakpoint_id, action=ResumeAction.CONTINUE),
-    )
 
 
 async def test_a_task_resumed_at_breakpoints_has_only_json_payloads(dev_engine: Engine) -> None:

@@ -16,8 +16,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.common import TypedSearchAttributes
 
-from agent.contract.breakpoints import ResumeAction
-from agent.contract.task import PauseState, ResumeRequest, TaskResult
+from agent.contract.task import TaskResult
 from agent.events.types import BreakpointKind, EventType, TaskComplexity, TaskStatus
 from agent.temporal import (
     AWAITING_HUMAN,
@@ -27,37 +26,14 @@ from agent.temporal import (
     TASK_STATUS,
     USER_ID,
 )
-from tests.polling import wait_until
 from tests.workflows.conftest import Engine
+from tests.workflows.helpers import paused_at, resume
 from workflows.task_workflow import TaskWorkflow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 Handle = WorkflowHandle[TaskWorkflow, TaskResult]
 METADATA_QUERY = "__temporal_workflow_metadata"
-
-
-async def paused_at(handle: Handle, milestone_key: str) -> PauseState:
-    """Wait for the pause before `milestone_key` and return it."""
-    found: list[PauseState] = []
-
-    async def paused() -> bool:
-        progress = await handle.query(TaskWorkflow.progress)
-        assert not progress.status.is_terminal, f"task ended ({progress.status})"
-        if progress.paused is not None and progress.paused.milestone_key == milestone_key:
-            found.append(progress.paused)
-            return True
-        return False
-
-    await wait_until(paused, f"pause before {milestone_key}")
-    return found[-1]
-
-
-async def resume(handle: Handle, pause: PauseState) -> None:
-    await handle.execute_update(
-        TaskWorkflow.resume,
-        ResumeRequest(breakpoint_id=pause.breakpoint_id, action=ResumeAction.CONTINUE),
-    )
 
 
 def search_attributes(attrs: TypedSearchAttributes) -> dict[str, Any]:
