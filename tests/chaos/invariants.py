@@ -124,12 +124,15 @@ async def _served(cluster: Cluster) -> dict[str, dict[str, int]]:
 
 
 async def _rest_log(cluster: Cluster, task_id: uuid.UUID) -> list[tuple[int, str, str]]:
-    """The task's events through `GET /v1/tasks/{id}/events`, page by page."""
+    """The task's events through `GET /v1/tasks/{id}/events` with its owner's key, page by page."""
+    async with cluster.db().session() as session:
+        owner = await session.scalar(select(Task.user_id).where(Task.id == task_id))
+    key = next(user.key for user in cluster.users if user.user_id == owner)
     log: list[tuple[int, str, str]] = []
     after = 0
     async with httpx.AsyncClient(
         base_url=cluster.api_url,
-        headers={"Authorization": f"Bearer {cluster.users[0].key}"},
+        headers={"Authorization": f"Bearer {key}"},
         timeout=30.0,
     ) as http:
         while True:
