@@ -24,6 +24,7 @@ DEFAULT_API_PORT = 8000
 DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
 FAILURE_EXIT_CODE = 1
+MAX_WORKERS = 16
 
 
 def _echo(line: str) -> None:
@@ -57,6 +58,15 @@ def up(
     ] = DEFAULT_TEMPORAL_PORT,
     ui_port: Annotated[int, typer.Option("--ui-port", min=1, max=65535)] = DEFAULT_UI_PORT,
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the Temporal Web UI.")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=MAX_WORKERS,
+            help="Worker processes sharing the task queue (each serves its own metrics port).",
+        ),
+    ] = 1,
 ) -> None:
     """Run PostgreSQL, Redis, Temporal, the LLM simulator, the worker and the API.
 
@@ -79,6 +89,7 @@ def up(
         temporal_port=temporal_port,
         ui_port=ui_port,
         ui=ui,
+        workers=workers,
     )
     stack = Stack(options, settings, report=_echo, started_at=started_at)
     try:

@@ -1,6 +1,6 @@
 """When a starting `agent up` is ready, and what it tells a person then.
 
-Ready means: the LLM simulator (if any) listens, the API's `/readyz` answers 200 and a
+Ready means: the LLM simulator (if any) listens, the API's `/readyz` answers 200 and every
 worker polls the task queue; the stack waits for the simulator itself.
 """
 
@@ -24,30 +24,34 @@ READY_POLL_SECONDS = 0.2
 HTTP_PROBE_TIMEOUT_SECONDS = 2.0
 
 
-async def wait_until_serving(api_url: str, client: Client, namespace: str, task_queue: str) -> None:
-    """Wait until the API answers `/readyz` with 200 and a worker polls `task_queue`.
+async def wait_until_serving(
+    api_url: str, client: Client, namespace: str, task_queue: str, *, workers: int = 1
+) -> None:
+    """Wait until the API answers `/readyz` with 200 and `workers` workers poll `task_queue`.
 
     Args:
         api_url: Base URL of the API.
         client: A Temporal client.
         namespace: The Temporal namespace.
-        task_queue: The worker's task queue.
+        task_queue: The workers' task queue.
+        workers: How many distinct workers must poll.
     """
     async with httpx.AsyncClient(timeout=HTTP_PROBE_TIMEOUT_SECONDS) as http:
-        api_ready = worker_ready = False
-        while not (api_ready and worker_ready):
+        api_ready = workers_ready = False
+        while not (api_ready and workers_ready):
             if not api_ready:
                 with contextlib.suppress(httpx.HTTPError):
                     response = await http.get(f"{api_url}/readyz")
                     api_ready = response.status_code == httpx.codes.OK
-            if not worker_ready:
-                worker_ready = await worker_polls(client, namespace, task_queue)
-            if not (api_ready and worker_ready):
+            if not workers_ready:
+                polling = await polling_workers(client, namespace, task_queue)
+                workers_ready = len(polling) >= workers
+            if not (api_ready and workers_ready):
                 await asyncio.sleep(READY_POLL_SECONDS)
 
 
-async def worker_polls(client: Client, namespace: str, task_queue: str) -> bool:
-    """Whether a worker polls the task queue (for workflow or activity tasks).
+async def polling_workers(client: Client, namespace: str, task_queue: str) -> set[str]:
+    """The identities of the workers Temporal lists as polling the task queue.
 
     Args:
         client: A Temporal client.
@@ -55,8 +59,9 @@ async def worker_polls(client: Client, namespace: str, task_queue: str) -> bool:
         task_queue: The task queue.
 
     Returns:
-        True when Temporal lists a poller.
+        Poller identities for workflow or activity tasks (empty while none, or on error).
     """
+    identities: set[str] = set()
     for queue_type in (
         TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
@@ -70,10 +75,9 @@ async def worker_polls(client: Client, namespace: str, task_queue: str) -> bool:
                 )
             )
         except RPCError:
-            return False
-        if response.pollers:
-            return True
-    return False
+            return set()
+        identities.update(poller.identity for poller in response.pollers)
+    return identities
 
 
 def ready_report(

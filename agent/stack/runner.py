@@ -95,6 +95,8 @@ class StackOptions:
     temporal_port: int = 7233
     ui_port: int = 8233
     ui: bool = True
+    workers: int = 1
+    """Worker processes polling the task queue (each with its own metrics port)."""
 
 
 def _public_host(host: str) -> str:
@@ -135,7 +137,7 @@ class Stack:
         self._temporal_server: TemporalDevServer | None = None
         self._temporal: ManagedProcess | None = None
         self._simulator: ManagedProcess | None = None
-        self._worker: ManagedProcess | None = None
+        self._workers: list[ManagedProcess] = []
         self._api: ManagedProcess | None = None
         self._infra_starts: list[asyncio.Task[None]] = []
         self._simulator_port: int | None = None
@@ -148,7 +150,9 @@ class Stack:
         self.temporal_ui_url: str | None = settings.temporal_ui_url
         self.llm_base_url: str | None = settings.llm_base_url
         self.api_key: str | None = None
-        self.worker_metrics_port: int | None = settings.worker_metrics_port or None
+        self.worker_metrics_ports: list[int] = (
+            [settings.worker_metrics_port] if settings.worker_metrics_port else []
+        )
 
     # -- public -------------------------------------------------------------------------
 
@@ -163,12 +167,10 @@ class Stack:
         return f"{self.api_url}/metrics"
 
     @property
-    def worker_metrics_url(self) -> str | None:
-        """The worker's Prometheus page (`AGENT_WORKER_METRICS_PORT`, else a free port)."""
-        if self.worker_metrics_port is None:
-            return None
+    def worker_metrics_urls(self) -> list[str]:
+        """Each worker's Prometheus page (the first on `AGENT_WORKER_METRICS_PORT`, else free)."""
         host = _public_host(self.settings.worker_metrics_host)
-        return f"http://{host}:{self.worker_metrics_port}/metrics"
+        return [f"http://{host}:{port}/metrics" for port in self.worker_metrics_ports]
 
     async def run(self, stop: asyncio.Event) -> int:
         """Start everything, stay up until `stop` is set or a child fails, then stop all.
@@ -204,10 +206,8 @@ class Stack:
 
     def _port_claims(self) -> list[PortClaim]:
         claims = [PortClaim(self.options.api_port, "--api-port", "API")]
-        if self.worker_metrics_port is not None:
-            claims.append(
-                PortClaim(self.worker_metrics_port, "AGENT_WORKER_METRICS_PORT", "worker metrics")
-            )
+        for port in self.worker_metrics_ports:
+            claims.append(PortClaim(port, "AGENT_WORKER_METRICS_PORT", "worker metrics"))
         if self.settings.temporal_address is None:
             claims.append(PortClaim(self.options.temporal_port, "--temporal-port", "Temporal"))
             if self.options.ui:
@@ -283,17 +283,25 @@ class Stack:
             shown = make_url(self.database_url).render_as_string(hide_password=True)
             raise StackError(f"could not migrate the database {shown}: {exc}") from exc
         self.api_key = await ensure_dev_api_key(self.database_url, self.data_dir, self.settings)
-        if self.worker_metrics_port is None:
-            # Always served: `agent up` prints where, like every other address.
-            self.worker_metrics_port = free_port(self.settings.worker_metrics_host)
+        # Always served: `agent up` prints where, like every other address.
+        while len(self.worker_metrics_ports) < self.options.workers:
+            self.worker_metrics_ports.append(free_port(self.settings.worker_metrics_host))
         env = self._child_env()
-        self._worker = ManagedProcess(
-            "worker", agent_command("worker"), log_path=self.logs_dir / "worker.log", env=env
-        )
+        for number, port in enumerate(self.worker_metrics_ports, start=1):
+            name = "worker" if number == 1 else f"worker{number}"
+            self._workers.append(
+                ManagedProcess(
+                    name,
+                    agent_command("worker"),
+                    log_path=self.logs_dir / f"{name}.log",
+                    env={**env, "AGENT_WORKER_METRICS_PORT": str(port)},
+                )
+            )
         self._api = ManagedProcess(
             "api", agent_command("api"), log_path=self.logs_dir / "api.log", env=env
         )
-        await self._worker.start()
+        for worker in self._workers:
+            await worker.start()
         await self._api.start()
         await asyncio.wait_for(self._wait_app_ready(), STACK_READY_TIMEOUT_SECONDS)
 
@@ -392,7 +400,11 @@ class Stack:
         await self._wait_simulator()
         client = await self._connect_temporal()
         await wait_until_serving(
-            self.api_url, client, self.settings.temporal_namespace, self.settings.task_queue
+            self.api_url,
+            client,
+            self.settings.temporal_namespace,
+            self.settings.task_queue,
+            workers=len(self._workers),
         )
 
     def _child_env(self) -> dict[str, str]:
@@ -410,7 +422,6 @@ class Stack:
                 "AGENT_LLM_BASE_URL": self.llm_base_url,
                 "AGENT_API_HOST": self.settings.api_host,
                 "AGENT_API_PORT": str(self.options.api_port),
-                "AGENT_WORKER_METRICS_PORT": str(self.worker_metrics_port),
                 "AGENT_WORKER_METRICS_HOST": self.settings.worker_metrics_host,
                 **tool_environment(self.settings),
             },
@@ -422,7 +433,7 @@ class Stack:
         """The children run as processes, apps first."""
         return [
             process
-            for process in (self._api, self._worker, self._simulator, self._temporal)
+            for process in (self._api, *self._workers, self._simulator, self._temporal)
             if process is not None
         ]
 
@@ -459,7 +470,7 @@ class Stack:
             redis_url=self.redis_url,
             llm_base_url=self.llm_base_url,
             api_metrics_url=self.api_metrics_url,
-            worker_metrics_urls=[self.worker_metrics_url] if self.worker_metrics_url else [],
+            worker_metrics_urls=self.worker_metrics_urls,
             api_key=self.api_key,
             pid=os.getpid(),
             started_at=datetime.now(UTC),
@@ -490,7 +501,7 @@ class Stack:
         # whatever they started is stopped below.
         if self._infra_starts:
             await asyncio.gather(*self._infra_starts, return_exceptions=True)
-        apps = [p for p in (self._api, self._worker) if p is not None]
+        apps = [p for p in (self._api, *self._workers) if p is not None]
         await asyncio.gather(*(p.stop(APP_STOP_SECONDS) for p in apps))
         stops = [p.stop(SERVICE_STOP_SECONDS) for p in (self._simulator, self._temporal) if p]
         for server in (self._redis, self._postgres):

@@ -17,6 +17,8 @@ import httpx
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from agent.db.session import DatabaseSessionManager
 from agent.repositories.users import UserRepository
@@ -25,6 +27,7 @@ from agent.stack.info import STACK_FILE_NAME, StackInfo
 from agent.stack.lock import DataDirLock
 from agent.stack.ports import free_port
 from agent.stack.temporal_server import temporal_binary
+from agent.temporal.converter import data_converter
 
 ROOT = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_SECONDS = 240.0
@@ -53,6 +56,7 @@ class Up:
         temporal_port: int,
         ui_port: int,
         services: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.output = data_dir.parent / f"up-{time.monotonic_ns()}.log"
@@ -77,6 +81,7 @@ class Up:
                     str(temporal_port),
                     "--ui-port",
                     str(ui_port),
+                    *extra_args,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -315,4 +320,58 @@ def test_up_gives_its_worker_and_api_the_tool_servers(tmp_path: Path) -> None:
     assert {(c["server"], c["tool"], c["status"]) for c in calls} == {
         ("time", "get_current_time", "completed")
     }
+    assert status == 0, up.text()
+
+
+WORKER_SPREAD_TASKS = 6
+
+
+async def _activity_workers(temporal_address: str, workflow_ids: list[str]) -> set[str]:
+    """The identities of the workers that ran the workflows' activities (from history)."""
+    client = await Client.connect(temporal_address, data_converter=data_converter)
+    identities: set[str] = set()
+    for workflow_id in workflow_ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        identities.update(
+            event.activity_task_started_event_attributes.identity
+            for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        )
+    return identities
+
+
+def test_up_with_two_workers_spreads_tasks_over_both(tmp_path: Path) -> None:
+    # Arrange
+    up = Up(tmp_path / "data", free_port(), free_port(), free_port(), extra_args=("--workers", "2"))
+    try:
+        info = up.wait_ready()
+        worker_metrics = [httpx.get(url, timeout=10) for url in info.worker_metrics_urls]
+        headers = {"Authorization": f"Bearer {info.api_key}"}
+        with httpx.Client(base_url=info.api_url, headers=headers, timeout=30) as http:
+            # Act: tasks at once, each of several activities.
+            created = [
+                http.post("/v1/tasks", json={"goal": f"Spread {i} [milestones=2]"})
+                for i in range(WORKER_SPREAD_TASKS)
+            ]
+            tasks = []
+            for response in created:
+                # No deadline of its own: a task that never ends is caught by pytest's timeout.
+                task = http.get(f"/v1/tasks/{response.json()['id']}").json()
+                while task["status"] not in {"completed", "failed", "cancelled"}:
+                    time.sleep(0.2)
+                    task = http.get(f"/v1/tasks/{task['id']}").json()
+                tasks.append(task)
+        workers = asyncio.run(
+            _activity_workers(info.temporal_address, [f"task-{t['id']}" for t in tasks])
+        )
+        status = up.terminate()
+    finally:
+        up.kill_group()
+
+    # Assert
+    assert {"worker", "worker2", "api"} <= set(info.processes)
+    assert len(set(info.worker_metrics_urls)) == 2
+    assert [r.status_code for r in worker_metrics] == [200, 200]
+    assert [t["status"] for t in tasks] == ["completed"] * WORKER_SPREAD_TASKS
+    assert len(workers) == 2, workers
     assert status == 0, up.text()
