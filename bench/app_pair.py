@@ -1,4 +1,4 @@
-"""An extra API and worker on the benchmark's stack, with an environment of their own.
+"""Extra APIs and workers on the benchmark's stack, with an environment of their own.
 
 The tracing scenario compares a traced pair with an untraced one. Tracing is configured per
 process at start-up by the `OTEL_*` variables, so each side is its own pair of processes,
@@ -88,6 +88,104 @@ def pair_environment(
     return child_environment(stack.data_dir, resolved)
 
 
+@dataclass
+class AppGroup:
+    """Running APIs and workers sharing one task queue, and an HTTP client of each API."""
+
+    name: str
+    task_queue: str
+    api_urls: list[str]
+    https: list[httpx.AsyncClient]
+    apis: list[ManagedProcess]
+    workers: list[ManagedProcess]
+
+
+@contextlib.asynccontextmanager
+async def app_group(
+    stack: RunningStack,
+    temporal: Client,
+    name: str,
+    variables: Mapping[str, str],
+    logs_dir: Path,
+    *,
+    workers: int = 1,
+    apis: int = 1,
+) -> AsyncIterator[AppGroup]:
+    """Start APIs and workers on a queue of their own, wait until all serve; stop them on exit.
+
+    Args:
+        stack: The benchmark's stack.
+        temporal: A Temporal client (readiness: every worker polls the queue).
+        name: Short name, used in process names, the task queue and log files.
+        variables: Extra environment of every process (e.g. `OTEL_*`).
+        logs_dir: Where the processes log.
+        workers: Worker processes on the queue.
+        apis: API processes, each on a port of its own.
+
+    Yields:
+        The running group.
+    """
+    task_queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    api_ports = [free_port() for _ in range(apis)]
+    worker_procs = [
+        ManagedProcess(
+            f"worker-{name}-{n}",
+            agent_command("worker"),
+            log_path=logs_dir / f"worker-{name}-{n}.log",
+            env=pair_environment(stack, task_queue, api_ports[0], variables),
+        )
+        for n in range(1, workers + 1)
+    ]
+    api_procs = [
+        ManagedProcess(
+            f"api-{name}-{n}",
+            agent_command("api"),
+            log_path=logs_dir / f"api-{name}-{n}.log",
+            env=pair_environment(stack, task_queue, port, variables),
+        )
+        for n, port in enumerate(api_ports, start=1)
+    ]
+    api_urls = [f"http://{LOCAL_HOST}:{port}" for port in api_ports]
+    https = [
+        httpx.AsyncClient(
+            base_url=url,
+            headers={"Authorization": f"Bearer {stack.info.api_key}"},
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+        for url in api_urls
+    ]
+    processes = [*worker_procs, *api_procs]
+    try:
+        for process in processes:
+            await process.start()
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        wait_until_serving(
+                            url,
+                            temporal,
+                            stack.info.temporal_namespace,
+                            task_queue,
+                            workers=workers,
+                        )
+                        for url in api_urls
+                    )
+                ),
+                PAIR_READY_TIMEOUT_SECONDS,
+            )
+        except TimeoutError:
+            raise RuntimeError(
+                f"the {name} APIs and workers did not get ready; see {logs_dir}:\n"
+                + "".join(p.log_tail() for p in processes)
+            ) from None
+        yield AppGroup(name, task_queue, api_urls, https, api_procs, worker_procs)
+    finally:
+        for http in https:
+            await http.aclose()
+        await asyncio.gather(*(p.stop(PAIR_STOP_SECONDS) for p in processes))
+
+
 @contextlib.asynccontextmanager
 async def app_pair(
     stack: RunningStack,
@@ -108,36 +206,12 @@ async def app_pair(
     Yields:
         The running pair.
     """
-    task_queue = f"bench-{name}-{uuid.uuid4().hex[:8]}"
-    api_port = free_port()
-    env = pair_environment(stack, task_queue, api_port, variables)
-    worker = ManagedProcess(
-        f"worker-{name}", agent_command("worker"), log_path=logs_dir / f"worker-{name}.log", env=env
-    )
-    api = ManagedProcess(
-        f"api-{name}", agent_command("api"), log_path=logs_dir / f"api-{name}.log", env=env
-    )
-    api_url = f"http://{LOCAL_HOST}:{api_port}"
-    http = httpx.AsyncClient(
-        base_url=api_url,
-        headers={"Authorization": f"Bearer {stack.info.api_key}"},
-        timeout=HTTP_TIMEOUT_SECONDS,
-    )
-    try:
-        await worker.start()
-        await api.start()
-        try:
-            await asyncio.wait_for(
-                wait_until_serving(api_url, temporal, stack.info.temporal_namespace, task_queue),
-                PAIR_READY_TIMEOUT_SECONDS,
-            )
-        except TimeoutError:
-            raise RuntimeError(
-                f"the {name} API and worker did not get ready; see {logs_dir}:\n"
-                + api.log_tail()
-                + worker.log_tail()
-            ) from None
-        yield AppPair(name, task_queue, api_url, http, api, worker)
-    finally:
-        await http.aclose()
-        await asyncio.gather(api.stop(PAIR_STOP_SECONDS), worker.stop(PAIR_STOP_SECONDS))
+    async with app_group(stack, temporal, name, variables, logs_dir) as group:
+        yield AppPair(
+            name,
+            group.task_queue,
+            group.api_urls[0],
+            group.https[0],
+            group.apis[0],
+            group.workers[0],
+        )

@@ -58,6 +58,11 @@ class Params:
     resume_samples: int
     api_seconds: float
     api_connections: int
+    scale_concurrency: int
+    scale_tasks: int
+    scale_milestones: int
+    scale_followed: int
+    """Tasks of the scale-out run followed on both API processes."""
 
     @classmethod
     def for_mode(cls, quick: bool) -> Params:
@@ -84,6 +89,10 @@ class Params:
                 resume_samples=6,
                 api_seconds=3.0,
                 api_connections=64,
+                scale_concurrency=8,
+                scale_tasks=16,
+                scale_milestones=2,
+                scale_followed=3,
             )
         return cls(
             quick=False,
@@ -106,6 +115,10 @@ class Params:
             resume_samples=30,
             api_seconds=10.0,
             api_connections=64,
+            scale_concurrency=32,
+            scale_tasks=96,
+            scale_milestones=3,
+            scale_followed=10,
         )
 
 

@@ -31,6 +31,7 @@ from bench.scenarios import (
     relay,
     resume,
     saturation,
+    scale_out,
     tokens,
     tools,
     tracing,
@@ -53,6 +54,7 @@ SCENARIOS: dict[str, Scenario] = {
     "resume": resume.run,
     "tracing": tracing.run,
     "tools": tools.run,
+    "scale_out": scale_out.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.
     "api": api_load.run,
 }
