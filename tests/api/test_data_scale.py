@@ -54,7 +54,10 @@ def capture(session_manager: DatabaseSessionManager) -> Iterator[StatementCaptur
 async def _plan(conn: AsyncConnection, statement: str, params: Any) -> dict[str, Any]:
     result = await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", params)
     document = result.scalar_one()
-    return (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+    plan: dict[str, Any] = (json.loads(document) if isinstance(document, str) else document)[0][
+        "Plan"
+    ]
+    return plan
 
 
 def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -89,6 +92,7 @@ async def _reads_at_scale(
                 .limit(1)
             )
         ).one()
+        assert session_id is not None
         cursor_id = (
             await session.execute(
                 select(func.min(Event.id)).where(
