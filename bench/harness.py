@@ -58,6 +58,10 @@ class Params:
     resume_samples: int
     api_seconds: float
     api_connections: int
+    scale_requests: int
+    """Timed requests per read and per size of the data-at-scale scenario."""
+    scale_events: int
+    """Stored events the data-at-scale scenario bulk-loads to (1,000,000)."""
 
     @classmethod
     def for_mode(cls, quick: bool) -> Params:
@@ -84,6 +88,8 @@ class Params:
                 resume_samples=6,
                 api_seconds=3.0,
                 api_connections=64,
+                scale_requests=40,
+                scale_events=1_000_000,
             )
         return cls(
             quick=False,
@@ -106,6 +112,8 @@ class Params:
             resume_samples=30,
             api_seconds=10.0,
             api_connections=64,
+            scale_requests=200,
+            scale_events=1_000_000,
         )
 
 
