@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from datetime import timedelta
 
+import structlog
 from temporalio.client import (
     Client,
     Schedule,
@@ -30,6 +31,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agent.contract.retention import RETENTION_SCHEDULE_ID, RetentionInput
 from workflows.retention_workflow import RetentionWorkflow
+
+logger = structlog.get_logger(__name__)
 
 RETENTION_EVERY = timedelta(days=1)
 RETENTION_AT = timedelta(hours=3)
@@ -53,6 +56,8 @@ class ScheduleOutcome(enum.StrEnum):
     UNCHANGED = "unchanged"
     PAUSED = "paused"
     ABSENT = "absent"
+    UNCHECKED = "unchecked"
+    """Retention is off and the server would not say whether a Schedule exists."""
 
 
 def retention_note(retention_days: int, task_queue: str) -> str:
@@ -100,6 +105,10 @@ async def ensure_retention_schedule(
 
     Returns:
         What was done.
+
+    Raises:
+        RPCError: With the setting, when the server refused to create or update the
+            Schedule (the worker stops: the operator asked for retention).
     """
     handle = client.get_schedule_handle(RETENTION_SCHEDULE_ID)
     if retention_days is None:
@@ -108,7 +117,10 @@ async def ensure_retention_schedule(
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return ScheduleOutcome.ABSENT
-            raise
+            # Retention is off: a server without schedules (or a key not allowed to read
+            # them) must not stop the worker.
+            logger.warning("retention_schedule_unchecked", error=str(exc))
+            return ScheduleOutcome.UNCHECKED
         if description.schedule.state.paused:
             return ScheduleOutcome.UNCHANGED
         await handle.pause(note=PAUSED_NOTE)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from temporalio.client import Client, ScheduleIntervalSpec, ScheduleOverlapPolicy
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from agent.contract.retention import RETENTION_SCHEDULE_ID
@@ -21,6 +23,9 @@ from agent.schedules import (
 )
 from agent.temporal import data_converter
 from tests.namespaces import new_namespace
+from tests.workflows.conftest import temporal_env
+
+__all__ = ["temporal_env"]
 
 QUEUE = "retention-schedule-test"
 
@@ -86,3 +91,19 @@ async def test_a_changed_retention_updates_and_an_unset_one_pauses_the_schedule(
     assert resumed == ScheduleOutcome.UPDATED
     assert not after_resume.paused
     assert after_resume.note == retention_note(7, QUEUE)
+
+
+async def test_a_server_without_schedules_stops_the_worker_only_when_retention_is_on(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    # Arrange: Temporal's time-skipping test server implements no schedules.
+    client = temporal_env.client
+
+    # Act
+    off = await ensure_retention_schedule(client, None, QUEUE)
+    with pytest.raises(RPCError) as refused:
+        await ensure_retention_schedule(client, 30, QUEUE)
+
+    # Assert
+    assert off == ScheduleOutcome.UNCHECKED
+    assert refused.value.status != RPCStatusCode.NOT_FOUND
