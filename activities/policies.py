@@ -148,3 +148,18 @@ WATCH_RETRY_POLICY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
 )
 """Unlimited attempts: the slot stays held until the task workflow has really closed."""
+
+
+PRUNE_START_TO_CLOSE_TIMEOUT = timedelta(hours=6)
+"""One attempt of the retention prune; a first run over years of history takes a while."""
+
+PRUNE_HEARTBEAT_TIMEOUT = timedelta(minutes=2)
+"""A prune heartbeats after every committed batch (seconds each); silent this long, it died."""
+
+PRUNE_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+)
+"""Batches already committed stay pruned; a retry carries on with the tasks still whole."""

@@ -277,6 +277,15 @@ class Settings(BaseSettings):
         default=None, description="A file holding the MCP server configuration."
     )
 
+    # Event retention.
+    event_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days after a task finished before a daily Temporal Schedule "
+        "(`agent-event-retention`, kept by the worker) deletes its events and outputs; "
+        "unset = no automatic retention (an existing schedule is paused).",
+    )
+
     # Prompt cache.
     prompt_cache_ttl_seconds: int = Field(default=3600, ge=1)
 

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from activities.admission import AdmissionActivities
 from activities.agent_activities import AgentActivities
+from activities.retention import RetentionActivities
 from activities.task_activities import TaskActivities
 from activities.tools import ToolActivities
 from agent.config import Settings
@@ -39,10 +40,12 @@ from agent.observability.tracing import (
     trace_engine,
 )
 from agent.prompts.cache import PromptCache
+from agent.schedules import ensure_retention_schedule
 from agent.temporal import check_search_attributes, connect_temporal
 from agent.tools.config import ToolsConfig
 from agent.tools.toolbox import Toolbox
 from workflows.admission_workflow import AdmissionWorkflow
+from workflows.retention_workflow import RetentionWorkflow
 from workflows.task_workflow import TaskWorkflow
 
 logger = structlog.get_logger(__name__)
@@ -73,7 +76,7 @@ def build_worker(
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
     toolbox: Toolbox | None = None,
 ) -> Worker:
-    """Build a worker running `TaskWorkflow`, `AdmissionWorkflow` and their activities.
+    """Build a worker running the task, admission and retention workflows and activities.
 
     Args:
         client: Connected client (with the project's `data_converter`).
@@ -96,10 +99,11 @@ def build_worker(
     agents = AgentActivities(session_manager, llm_client, settings, prompt_cache)
     tool_calls = ToolActivities(session_manager, toolbox or Toolbox(ToolsConfig()))
     admission = AdmissionActivities(session_manager, client)
+    retention = RetentionActivities(session_manager)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[TaskWorkflow, AdmissionWorkflow],
+        workflows=[TaskWorkflow, AdmissionWorkflow, RetentionWorkflow],
         activities=[
             tasks.start_task,
             tasks.pause_task,
@@ -118,6 +122,7 @@ def build_worker(
             admission.admit_task,
             admission.withdraw_task,
             admission.await_task_closed,
+            retention.prune_finished_tasks,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
@@ -172,6 +177,14 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
         settings, retry_seconds=settings.temporal_connect_timeout_seconds, runtime=runtime
     )
     await check_search_attributes(client)
+    schedule = await ensure_retention_schedule(
+        client, settings.event_retention_days, settings.task_queue
+    )
+    logger.info(
+        "retention_schedule",
+        outcome=schedule.value,
+        retention_days=settings.event_retention_days,
+    )
     redis: Redis | None = (
         Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None
     )

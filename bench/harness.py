@@ -58,11 +58,15 @@ class Params:
     resume_samples: int
     api_seconds: float
     api_connections: int
-    scale_concurrency: int
-    scale_tasks: int
-    scale_milestones: int
-    scale_followed: int
+    scale_out_concurrency: int
+    scale_out_tasks: int
+    scale_out_milestones: int
+    scale_out_followed: int
     """Tasks of the scale-out run followed on both API processes."""
+    scale_requests: int
+    """Timed requests per read and per size of the data-at-scale scenario."""
+    scale_events: int
+    """Stored events the data-at-scale scenario bulk-loads to (1,000,000)."""
 
     @classmethod
     def for_mode(cls, quick: bool) -> Params:
@@ -89,10 +93,12 @@ class Params:
                 resume_samples=6,
                 api_seconds=3.0,
                 api_connections=64,
-                scale_concurrency=8,
-                scale_tasks=16,
-                scale_milestones=2,
-                scale_followed=3,
+                scale_out_concurrency=8,
+                scale_out_tasks=16,
+                scale_out_milestones=2,
+                scale_out_followed=3,
+                scale_requests=40,
+                scale_events=1_000_000,
             )
         return cls(
             quick=False,
@@ -115,10 +121,12 @@ class Params:
             resume_samples=30,
             api_seconds=10.0,
             api_connections=64,
-            scale_concurrency=32,
-            scale_tasks=96,
-            scale_milestones=3,
-            scale_followed=10,
+            scale_out_concurrency=32,
+            scale_out_tasks=96,
+            scale_out_milestones=3,
+            scale_out_followed=10,
+            scale_requests=200,
+            scale_events=1_000_000,
         )
 
 

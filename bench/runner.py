@@ -27,6 +27,7 @@ from bench.profiling import py_spy_path
 from bench.scenarios import (
     api_load,
     concurrency,
+    data_scale,
     overhead,
     relay,
     resume,
@@ -55,6 +56,8 @@ SCENARIOS: dict[str, Scenario] = {
     "tracing": tracing.run,
     "tools": tools.run,
     "scale_out": scale_out.run,
+    # Bulk-loads a million events: after the scenarios that count stored events.
+    "data_scale": data_scale.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.
     "api": api_load.run,
 }

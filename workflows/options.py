@@ -1,4 +1,4 @@
-"""Activity options of the task workflow: which timeouts and retry policy each kind runs with.
+"""Activity options of the workflows: which timeouts and retry policy each kind runs with.
 
 The timeouts and policies themselves are named constants in `activities.policies`; this
 module only groups them per kind of activity.
@@ -22,6 +22,9 @@ with workflow.unsafe.imports_passed_through():
         LLM_START_TO_CLOSE_TIMEOUT,
         PIN_TOOLS_RETRY_POLICY,
         PIN_TOOLS_START_TO_CLOSE_TIMEOUT,
+        PRUNE_HEARTBEAT_TIMEOUT,
+        PRUNE_RETRY_POLICY,
+        PRUNE_START_TO_CLOSE_TIMEOUT,
         TOOL_CALL_RETRY_POLICY,
         TOOL_CALL_TIMEOUT_MARGIN,
         TOOL_HEARTBEAT_TIMEOUT,
@@ -86,4 +89,13 @@ def watch_options() -> dict[str, Any]:
         "start_to_close_timeout": WATCH_START_TO_CLOSE_TIMEOUT,
         "heartbeat_timeout": WATCH_HEARTBEAT_TIMEOUT,
         "retry_policy": WATCH_RETRY_POLICY,
+    }
+
+
+def prune_options() -> dict[str, Any]:
+    """Options of `prune_finished_tasks` (batches committed one by one, heartbeating)."""
+    return {
+        "start_to_close_timeout": PRUNE_START_TO_CLOSE_TIMEOUT,
+        "heartbeat_timeout": PRUNE_HEARTBEAT_TIMEOUT,
+        "retry_policy": PRUNE_RETRY_POLICY,
     }

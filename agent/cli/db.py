@@ -61,7 +61,9 @@ def prune(
 
 
 async def prune_events(database_url: str, cutoff: datetime, now: datetime) -> PruneResult:
-    """Prune the tasks finished before `cutoff` in one transaction.
+    """Prune the tasks finished before `cutoff`, a bounded batch of tasks per transaction.
+
+    The same code the scheduled retention workflow runs (`prune_in_batches`).
 
     Args:
         database_url: The database to prune.
@@ -73,14 +75,10 @@ async def prune_events(database_url: str, cutoff: datetime, now: datetime) -> Pr
     """
     # The data layer is imported on use so `agent --help` and other commands start fast.
     from agent.db.session import DatabaseSessionManager
-    from agent.repositories.retention import RetentionRepository
+    from agent.repositories.retention import prune_in_batches
 
-    async with (
-        DatabaseSessionManager(database_url, pool_size=1) as manager,
-        manager.session() as session,
-        session.begin(),
-    ):
-        return await RetentionRepository(session).prune_finished_before(cutoff, now)
+    async with DatabaseSessionManager(database_url, pool_size=1) as manager:
+        return await prune_in_batches(manager, cutoff, now)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@
 - `errors`: the API's error codes and the workflow's `ApplicationError` types.
 - `protocol`: the event sockets' message kinds and close codes.
 - `tools`: tool specs as pinned per task, a model's tool call and its result.
+- `retention`: the scheduled event retention: its workflow input and what a run pruned.
 
 The event envelope and the status enums live in `agent.events.types` (the path the coding
 guide gives them); everything here imports them from there. See docs/architecture.md.

@@ -1,4 +1,4 @@
-"""Scenario 10: scale out, two worker processes and two API processes on one stack.
+"""Scenario 11: scale out, two worker processes and two API processes on one stack.
 
 The same closed loop (C tasks in flight, T tasks, instant simulator, sequential plan) runs
 against a group of 1 worker + 2 APIs, then against 2 workers + 2 APIs, each on a queue of
@@ -120,9 +120,9 @@ async def _followed_on_both_apis(
 async def run(bench: Bench) -> ScenarioResult:
     """Measure 2 workers against 1 on one stack, the spread and the cross-process relay."""
     params = bench.params
-    c, t, m = params.scale_concurrency, params.scale_tasks, params.scale_milestones
+    c, t, m = params.scale_out_concurrency, params.scale_out_tasks, params.scale_out_milestones
     result = ScenarioResult(
-        "scale_out", f"10. Scale out (2 APIs; 1 vs 2 workers; {c} in flight, {t} tasks)"
+        "scale_out", f"11. Scale out (2 APIs; 1 vs 2 workers; {c} in flight, {t} tasks)"
     )
     text = goal(f"scale {bench.run_tag}", f"{INSTANT} [milestones={m}] [plan=sequential]")
     follow_text = goal(f"scale-follow {bench.run_tag}", f"{FOLLOW_DIRECTIVES} [milestones={m}]")
@@ -140,7 +140,7 @@ async def run(bench: Bench) -> ScenarioResult:
         seconds[2], two_ids = await _closed_loop(two, bench, text, c, t)
         spread = await _activity_workers(bench, two_ids)
         stored, problems = await _followed_on_both_apis(
-            two, bench, follow_text, params.scale_followed
+            two, bench, follow_text, params.scale_out_followed
         )
 
     if len(spread) < 2:
@@ -170,7 +170,7 @@ async def run(bench: Bench) -> ScenarioResult:
             "events received on each API / stored",
             1.0,
             "x",
-            note=f"{params.scale_followed} tasks followed on both APIs, {stored} events each",
+            note=f"{params.scale_out_followed} tasks followed on both APIs, {stored} events each",
         )
     )
     result.raw.update(
@@ -179,7 +179,7 @@ async def run(bench: Bench) -> ScenarioResult:
             "tasks": t,
             "seconds": {str(k): round(v, 3) for k, v in seconds.items()},
             "activities_per_worker": dict(spread),
-            "followed_tasks": params.scale_followed,
+            "followed_tasks": params.scale_out_followed,
             "events_stored_followed": stored,
         }
     )

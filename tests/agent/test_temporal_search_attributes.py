@@ -4,14 +4,10 @@ ensure registers (also when several registrars race) and then verifies."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from datetime import timedelta
 
 import pytest
-from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,16 +18,11 @@ from agent.temporal import (
     check_search_attributes,
     ensure_search_attributes,
 )
+from tests.namespaces import new_namespace
 
 
 async def _new_namespace(client: Client) -> str:
-    namespace = f"sa-{uuid.uuid4().hex[:8]}"
-    retention = Duration()
-    retention.FromTimedelta(timedelta(days=1))
-    await client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=retention)
-    )
-    return namespace
+    return await new_namespace(client, "sa")
 
 
 async def test_check_names_every_missing_attribute(temporal_dev_env: WorkflowEnvironment) -> None:

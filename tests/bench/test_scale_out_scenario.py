@@ -25,10 +25,10 @@ async def test_scale_out_runs_on_two_workers_and_relays_on_two_apis(
     # Arrange
     tiny = dataclasses.replace(
         Params.for_mode(quick=True),
-        scale_concurrency=2,
-        scale_tasks=4,
-        scale_milestones=1,
-        scale_followed=2,
+        scale_out_concurrency=2,
+        scale_out_tasks=4,
+        scale_out_milestones=1,
+        scale_out_followed=2,
     )
     monkeypatch.setattr(Params, "for_mode", classmethod(lambda cls, quick: tiny))
 
