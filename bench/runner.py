@@ -27,6 +27,7 @@ from bench.profiling import py_spy_path
 from bench.scenarios import (
     api_load,
     concurrency,
+    fairness,
     overhead,
     relay,
     resume,
@@ -53,6 +54,7 @@ SCENARIOS: dict[str, Scenario] = {
     "resume": resume.run,
     "tracing": tracing.run,
     "tools": tools.run,
+    "fairness": fairness.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.
     "api": api_load.run,
 }
