@@ -41,5 +41,5 @@ async def test_fairness_scenario_end_to_end(
     assert (raw["flood"], raw["quota"], raw["samples"]) == (8, 2, 1)
     assert raw["a_queued_at_post"] >= 8 - 2
     assert raw["a_still_queued_after_b"] >= 1
-    assert len(raw["idle_ms"]) == len(raw["loaded_ms"]) == 1
+    assert (len(raw["idle_ms"]), len(raw["loaded_ms"])) == (2, 1)  # idle: before and after
     assert scenario["distributions_ms"]["B start, A flooding"]["count"] == 1
