@@ -107,12 +107,19 @@ async def _started_at(user: _User, task_id: str) -> float:
         await asyncio.sleep(STATUS_POLL_SECONDS)
 
 
-async def _b_samples(bench: Bench, b: _User, n: int, label: str) -> list[float]:
-    """B submits `n` tasks one after the other; each one's POST -> started, in ms."""
+async def _b_samples(
+    bench: Bench, b: _User, n: int, label: str, answered: list[float] | None = None
+) -> list[float]:
+    """B submits `n` tasks one after the other; each one's POST -> started, in ms.
+
+    `answered` collects how long each POST took to answer (the API's share), in ms.
+    """
     samples: list[float] = []
     for i in range(n):
         sent = time.time()
         task = await b.create(B_GOAL.format(tag=f"{bench.run_tag}-{label}", i=i))
+        if answered is not None:
+            answered.append((time.time() - sent) * 1000)
         started = await _started_at(b, task["id"])
         latency = (started - sent) * 1000
         if latency <= 0:
@@ -161,13 +168,15 @@ async def run(bench: Bench) -> ScenarioResult:
         limits.raise_for_status()
         # A warm-up, not counted: the first requests of a new user and its first task.
         await _b_samples(bench, b, 1, "warm")
-        idle = await _b_samples(bench, b, size.samples, "idle")
+        idle_post: list[float] = []
+        loaded_post: list[float] = []
+        idle = await _b_samples(bench, b, size.samples, "idle", idle_post)
         created = await asyncio.gather(
             *(a.create(FLOOD_GOAL.format(tag=tag, i=i)) for i in range(size.flood))
         )
         flood_ids = [t["id"] for t in created]
         queued_at_post = sum(1 for t in created if t["status"] == QUEUED)
-        loaded = await _b_samples(bench, b, size.samples, "loaded")
+        loaded = await _b_samples(bench, b, size.samples, "loaded", loaded_post)
         still_queued = sum(
             1
             for t in await asyncio.gather(*(a.get(task_id) for task_id in flood_ids))
@@ -177,7 +186,7 @@ async def run(bench: Bench) -> ScenarioResult:
         flood_ids = []
         # Idle again: B's baseline is taken on both sides of the flood, so a drift of the
         # machine's load during the run weighs on both sides alike.
-        idle += await _b_samples(bench, b, size.samples, "idle-after")
+        idle += await _b_samples(bench, b, size.samples, "idle-after", idle_post)
     finally:
         try:
             await _cancel_all(a, flood_ids)
@@ -218,6 +227,8 @@ async def run(bench: Bench) -> ScenarioResult:
             "loaded_ms": [round(v, 2) for v in loaded],
             "idle_p50_ms": round(idle_p50, 2),
             "loaded_p50_ms": round(loaded_p50, 2),
+            "idle_post_answered_p50_ms": round(percentile(idle_post, 50), 2),
+            "loaded_post_answered_p50_ms": round(percentile(loaded_post, 50), 2),
             "a_queued_at_post": queued_at_post,
             "a_still_queued_after_b": still_queued,
         }
