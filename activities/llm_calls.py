@@ -39,10 +39,12 @@ from activities.models import (
     BudgetBlock,
     BudgetRemaining,
     CompressOutput,
+    LLMCallInput,
     LLMCallOutput,
     preview,
 )
 from activities.policies import outage_tolerance
+from activities.spend_limits import user_spend_limit
 from activities.waiting import record_waiting, recovered_draft
 from agent.config import Settings
 from agent.contract.tools import ToolSpec
@@ -132,6 +134,38 @@ class LLMActivityBase:
 
     # ------------------------------------------------------------------ prepare
 
+    async def _check_limits(
+        self,
+        session: AsyncSession,
+        call: Call,
+        messages: list[ChatMessage],
+        data: LLMCallInput,
+        max_tokens: int | None = None,
+    ) -> BudgetBlock | None:
+        """The user's daily limit (when the workflow sends its window), then the budget."""
+        if data.spend_window is not None:
+            user = await user_spend_limit(session, self._settings, call.task_id, data.spend_window)
+            if user is not None:
+                tokens, cost = self._estimate(call, messages, max_tokens)
+                return BudgetBlock(
+                    estimated_tokens=tokens,
+                    estimated_cost_usd=cost,
+                    remaining=data.budget,
+                    user_daily=user,
+                )
+        return self._check_budget(call, messages, data.budget, max_tokens)
+
+    def _estimate(
+        self, call: Call, messages: list[ChatMessage], max_tokens: int | None
+    ) -> tuple[int, float | None]:
+        """The next call's tokens (prompt + max output) and their cost (None: no price)."""
+        input_tokens = count_message_tokens(m.content for m in messages)
+        output_tokens = max_tokens or MAX_OUTPUT_TOKENS[call.role]
+        cost = self._prices.cost(
+            call.model, Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        )
+        return input_tokens + output_tokens, cost
+
     def _check_budget(
         self,
         call: Call,
@@ -142,12 +176,7 @@ class LLMActivityBase:
         """Estimate the next call (prompt + max output) against what is left."""
         if budget.tokens is None and budget.cost_usd is None:
             return None
-        input_tokens = count_message_tokens(m.content for m in messages)
-        output_tokens = max_tokens or MAX_OUTPUT_TOKENS[call.role]
-        estimated_tokens = input_tokens + output_tokens
-        estimated_cost = self._prices.cost(
-            call.model, Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        )
+        estimated_tokens, estimated_cost = self._estimate(call, messages, max_tokens)
         over_tokens = budget.tokens is not None and estimated_tokens > budget.tokens
         over_cost = (
             budget.cost_usd is not None

@@ -169,7 +169,7 @@ class MilestoneActivities(LLMActivityBase):
                 return ExecuteOutput(
                     outcome=ExecuteOutcome.CONTEXT_TOO_LARGE, context_tokens=context_tokens
                 )
-            if (block := self._check_budget(call, messages, data.budget)) is not None:
+            if (block := await self._check_limits(session, call, messages, data)) is not None:
                 return ExecuteOutput(outcome=ExecuteOutcome.BLOCKED, blocked=block)
             await self._started(
                 session,
@@ -211,7 +211,9 @@ class MilestoneActivities(LLMActivityBase):
             )
             messages = [system_message(system), user_message(user)]
             max_tokens = min(data.target_tokens, MAX_OUTPUT_TOKENS[AgentRole.COMPRESSOR])
-            if (block := self._check_budget(call, messages, data.budget, max_tokens)) is not None:
+            if (
+                block := await self._check_limits(session, call, messages, data, max_tokens)
+            ) is not None:
                 return CompressOutput(blocked=block)
             await self._started(session, call, f"{data.label} {milestone.key}: compressing context")
         response = await self._stream(call, messages, max_tokens=max_tokens)

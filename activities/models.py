@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from agent.contract.spend import SpendWindow, UserSpendLimit
 from agent.contract.task import MAX_MILESTONES, ModelChoice, PauseState, ResumeRequest, Totals
 from agent.contract.tools import ToolCallRef
 from agent.events.types import AgentRole, MilestoneStatus, TaskComplexity, TaskStatus
@@ -84,6 +85,8 @@ class BudgetBlock(BaseModel):
     estimated_tokens: int
     estimated_cost_usd: float | None = None
     remaining: BudgetRemaining
+    user_daily: UserSpendLimit | None = None
+    """Set when the user's daily spend limit refused the call (not the task's budget)."""
 
 
 # --------------------------------------------------------------------------- task state
@@ -175,6 +178,8 @@ class LLMCallInput(BaseModel):
     model: str
     prompt_version: int | None = None
     budget: BudgetRemaining = Field(default_factory=BudgetRemaining)
+    spend_window: SpendWindow | None = None
+    """Check the user's daily spend limit in this window first (None: do not)."""
 
 
 class LLMCallOutput(BaseModel):

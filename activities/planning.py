@@ -95,7 +95,7 @@ class PlanningActivities(LLMActivityBase):
             task = await self._task(session, data.task_id)
             system = await self._prompt(session, AgentRole.CLASSIFIER, data.prompt_version)
             messages = [system_message(system), user_message(f"Goal: {task.goal}")]
-            if (block := self._check_budget(call, messages, data.budget)) is not None:
+            if (block := await self._check_limits(session, call, messages, data)) is not None:
                 return ClassifyOutput(blocked=block)
             await self._started(session, call, "Classifying the goal")
         response = await self._stream(call, messages, json_mode=True)
@@ -143,7 +143,9 @@ class PlanningActivities(LLMActivityBase):
                     parts.append(rejection_message(data.feedback))
                 messages.append(user_message("\n\n".join(parts)))
             max_tokens = planner_max_tokens(data.max_milestones)
-            if (block := self._check_budget(call, messages, data.budget, max_tokens)) is not None:
+            if (
+                block := await self._check_limits(session, call, messages, data, max_tokens)
+            ) is not None:
                 return PlanOutput(blocked=block)
             await self._started(session, call, f"Planning (attempt {data.attempt})")
         response = await self._stream(

@@ -50,7 +50,7 @@ class SummaryActivities(LLMActivityBase):
             ]
             user = f"Goal: {task.goal}\n\nResults of the milestones:\n\n" + "\n\n".join(sections)
             messages = [system_message(system), user_message(user)]
-            if (block := self._check_budget(call, messages, data.budget)) is not None:
+            if (block := await self._check_limits(session, call, messages, data)) is not None:
                 return SummariseOutput(blocked=block)
             await self._started(session, call, "Summarising the results")
         response = await self._stream(call, messages)

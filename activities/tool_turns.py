@@ -175,7 +175,7 @@ class ToolTurnActivities(LLMActivityBase):
                 )
             if data.final_turn:
                 messages.append(user_message(FINAL_TURN_INSTRUCTION))
-            if (block := self._check_budget(call, messages, data.budget)) is not None:
+            if (block := await self._check_limits(session, call, messages, data)) is not None:
                 return ExecuteOutput(outcome=ExecuteOutcome.BLOCKED, blocked=block)
             await self._started(
                 session,

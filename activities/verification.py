@@ -65,7 +65,7 @@ class VerificationActivities(LLMActivityBase):
             )
             output_text = milestone.output or ""
             messages = [system_message(system), user_message(user)]
-            if (block := self._check_budget(call, messages, data.budget)) is not None:
+            if (block := await self._check_limits(session, call, messages, data)) is not None:
                 return VerifyOutput(blocked=block)
             await self._started(
                 session, call, f"{data.label} {milestone.key}: verifying attempt {data.attempt}"

@@ -9,6 +9,7 @@ import platformdirs
 from pydantic import AliasChoices, AnyUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.contract.spend import SpendLimitAction
 from agent.contract.task import (
     DEFAULT_HISTORY_MAX_EVENTS,
     MAX_MILESTONES,
@@ -206,6 +207,11 @@ class Settings(BaseSettings):
     )
     user_daily_cost_limit_usd: float | None = Field(
         default=None, gt=0, description="USD a user may spend per UTC day (unset: no limit)."
+    )
+    spend_limit_action: SpendLimitAction = Field(
+        default=SpendLimitAction.PAUSE,
+        description="What a running task does at its user's daily spend limit: `pause` "
+        "(at budget_exhausted, until the UTC day resets or a person resumes) or `fail`.",
     )
     user_max_running_tasks: int | None = Field(
         default=None,

@@ -28,6 +28,7 @@ from bench.scenarios import (
     api_load,
     concurrency,
     data_scale,
+    fairness,
     overhead,
     relay,
     resume,
@@ -56,6 +57,7 @@ SCENARIOS: dict[str, Scenario] = {
     "tracing": tracing.run,
     "tools": tools.run,
     "scale_out": scale_out.run,
+    "fairness": fairness.run,
     # Bulk-loads a million events: after the scenarios that count stored events.
     "data_scale": data_scale.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.

@@ -126,6 +126,8 @@ def open_pause(
     timeout: timedelta | None,
     default_action: ResumeAction | None,
     tool_call: ToolCallPause | None = None,
+    scope: str | None = None,
+    resets_at: datetime | None = None,
 ) -> PauseState:
     """The state of a pause, as the task's clients see it.
 
@@ -138,6 +140,8 @@ def open_pause(
         timeout: How long it waits for a person (None: forever).
         default_action: The action its timeout applies (shown only with a timeout).
         tool_call: At `before_tool`, the call waiting for approval.
+        scope: At `budget_exhausted`, `user_daily` when the user's daily limit stopped it.
+        resets_at: With `scope`, when the user's window resets.
 
     Returns:
         The pause.
@@ -151,6 +155,8 @@ def open_pause(
         timeout_at=now + timeout if timeout is not None else None,
         default_action=default_action if timeout is not None else None,
         tool_call=tool_call,
+        scope=scope,
+        resets_at=resets_at,
     )
 
 

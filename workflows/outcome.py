@@ -39,6 +39,8 @@ class FailureReason(StrEnum):
     """Nobody answered a breakpoint whose default action had already led back to it."""
     TOOL_UNAVAILABLE = "tool_unavailable"
     """A tool server could not be reached at task start, or a requested tool is gone."""
+    SPEND_LIMIT_REACHED = "spend_limit_reached"
+    """The user's daily spend limit was reached and `AGENT_SPEND_LIMIT_ACTION` is `fail`."""
 
 
 @dataclass

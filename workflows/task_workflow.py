@@ -29,7 +29,7 @@ from uuid import UUID
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
-from workflows import breakpoints, budget, dag, ui
+from workflows import breakpoints, budget, dag, ui, user_spend
 from workflows.dag import MilestoneState
 from workflows.options import (
     db_options,
@@ -78,6 +78,12 @@ with workflow.unsafe.imports_passed_through():
         blocked_milestones,
         validate_plan,
     )
+    from agent.contract.spend import (
+        USER_DAILY_SCOPE,
+        SpendLimitAction,
+        SpendWindow,
+        UserSpendLimit,
+    )
     from agent.contract.task import (
         PLAN_MILESTONES_CEILING,
         Budget,
@@ -118,6 +124,7 @@ __all__ = [
     "COMPRESSION_TARGET_RATIO",
     "CONTINUE_AS_NEW_PATCH",
     "MAX_PLAN_ATTEMPTS",
+    "USER_SPEND_PATCH",
     "FailureReason",
     "TaskWorkflow",
 ]
@@ -145,6 +152,11 @@ CONTINUE_AS_NEW_PATCH = "continue-as-new"
 """`workflow.patched` id: a run whose history nears `TaskInput.history_max_events` (or whose
 server suggests it) continues as new at a safe point, carrying `TaskCarryOver`; continued
 runs give their activities ids of their own (`run<n>-<k>`), so event keys stay unique."""
+
+USER_SPEND_PATCH = "user-spend-limit"
+"""`workflow.patched` id: every LLM call carries the user's daily window (`SpendWindow`);
+at the user's daily spend limit the task pauses at `budget_exhausted` (scope `user_daily`)
+until the window resets, then resumes by itself, or fails with `spend_limit_reached`."""
 
 HISTORY_RESERVE_EVENTS = 20
 """Events kept free below the history bound for the run's last steps (continue-as-new and
@@ -213,6 +225,8 @@ class TaskWorkflow:
         """Counts budget changes: a pause made moot by a parallel raise is skipped."""
         self._reservations = budget.Reservations()
         self._call_sizes = budget.CallSizes()
+        self._spend_windows = user_spend.WindowTracker()
+        """The user's daily window of the last LLM call (see `workflows.user_spend`)."""
         # Breakpoints: one pause at a time, parallel milestones queue on the lock.
         self._pause: PauseState | None = None
         self._decision: ResumeRequest | None = None
@@ -813,8 +827,12 @@ class TaskWorkflow:
         still_needed: Callable[[], bool] | None = None,
         *,
         tool_call: ToolCallPause | None = None,
+        user_limit: UserSpendLimit | None = None,
     ) -> ResumeRequest | None:
         """Pause at a breakpoint until resumed (or timed out); apply and record the decision.
+
+        With `user_limit` the pause waits until the user's window resets and then
+        continues (scope `user_daily`), whatever the task's breakpoint timeout.
 
         Returns:
             The decision, or None when `still_needed` says the pause became moot.
@@ -833,6 +851,12 @@ class TaskWorkflow:
             place = breakpoints.place(kind, milestone_key)
             timeout = breakpoints.breakpoint_timeout(task.breakpoint_timeout_seconds)
             on_timeout = self._on_timeout(kind, pause_id, place) if timeout is not None else None
+            if user_limit is not None:
+                timeout = user_spend.wait_until_reset(workflow.now(), user_limit.resets_at)
+                on_timeout = _TimeoutPlan(
+                    outcome=breakpoints.TimeoutOutcome(ResumeAction.CONTINUE),
+                    shown_action=ResumeAction.CONTINUE,
+                )
             pause = breakpoints.open_pause(
                 pause_id,
                 kind,
@@ -842,6 +866,8 @@ class TaskWorkflow:
                 timeout=timeout,
                 default_action=on_timeout.shown_action if on_timeout is not None else None,
                 tool_call=tool_call,
+                scope=USER_DAILY_SCOPE if user_limit is not None else None,
+                resets_at=user_limit.resets_at if user_limit is not None else None,
             )
             milestone_id = (
                 self._milestones[milestone_key].milestone_id
@@ -885,7 +911,9 @@ class TaskWorkflow:
                 outcome = on_timeout.outcome
                 if outcome.failure is not None:
                     ending = EndTaskError(TaskStatus.FAILED, outcome.failure, outcome.error)
-                self._defaulted_places.add(place)
+                if user_limit is None:
+                    # (A reset is no default action: the next pause there is a new one.)
+                    self._defaulted_places.add(place)
                 decision = ResumeRequest(breakpoint_id=pause_id, action=outcome.action)
             else:
                 self._defaulted_places.discard(place)
@@ -1028,7 +1056,7 @@ class TaskWorkflow:
             try:
                 out: OutT = await workflow.execute_activity_method(
                     activity,
-                    data.model_copy(update={"budget": cap}),
+                    data.model_copy(update={"budget": cap, "spend_window": self._spend_window()}),
                     summary=summary,
                     activity_id=self._activity_id(),
                     **llm_options(self._task.llm_outage_tolerance_seconds),
@@ -1050,6 +1078,9 @@ class TaskWorkflow:
                 # A cancel that reached an activity about to finish is erased when it
                 # completes anyway (WAIT_CANCELLATION_COMPLETED): honour it here.
                 raise asyncio.CancelledError
+            if out.blocked is not None and out.blocked.user_daily is not None:
+                await self._user_spend_limit(out.blocked.user_daily, milestone_key)
+                continue
             if out.blocked is not None:
                 if not final:
                     refused = out.blocked
@@ -1069,6 +1100,33 @@ class TaskWorkflow:
             if decision.action == ResumeAction.RETRY:
                 return
         raise EndTaskError(TaskStatus.FAILED, FailureReason.PROVIDER_UNAVAILABLE, error)
+
+    def _spend_window(self) -> SpendWindow | None:
+        """The user's daily window the next LLM call is checked against (patched code)."""
+        if not workflow.patched(USER_SPEND_PATCH):
+            return None
+        return self._spend_windows.window_for(workflow.now(), self._totals)
+
+    async def _user_spend_limit(self, limit: UserSpendLimit, milestone_key: str | None) -> None:
+        """The user's daily limit refused a call: pause until the window resets, or fail.
+
+        The pause is a `budget_exhausted` breakpoint whether or not the task asked for
+        that kind (the limit is the user's, not the task's): its timeout is the reset,
+        when it continues by itself; a person may resume (after an admin raised the limit)
+        or abort before. Afterwards the call is made again, in the window of its time.
+        """
+        reason = limit.describe()
+        if limit.action == SpendLimitAction.FAIL:
+            raise EndTaskError(TaskStatus.FAILED, FailureReason.SPEND_LIMIT_REACHED, reason)
+        epoch = self._pause_epoch
+        # A pause lifted meanwhile (another milestone's at the limit): try the call again.
+        await self._breakpoint(
+            BreakpointKind.BUDGET_EXHAUSTED,
+            milestone_key,
+            reason,
+            still_needed=lambda: self._pause_epoch == epoch and workflow.now() < limit.resets_at,
+            user_limit=limit,
+        )
 
     def _reserving(self) -> bool:
         """Whether calls reserve their caps (a limited budget, on the patched code)."""
@@ -1220,6 +1278,7 @@ class TaskWorkflow:
             call_usd_per_token=self._call_sizes.usd_per_token,
             milestone_events=self._milestone_events,
             search_attributes=self._search_attributes,
+            spend_window=self._spend_windows.window,
         )
 
     def _restore(self, carry: TaskCarryOver) -> None:
@@ -1261,6 +1320,7 @@ class TaskWorkflow:
         )
         self._milestone_events = carry.milestone_events
         self._search_attributes = dict(carry.search_attributes)
+        self._spend_windows = user_spend.WindowTracker(carry.spend_window)
 
     def _activity_id(self) -> str | None:
         """The next activity's id: Temporal's own in the first run, `run<n>-<k>` after.

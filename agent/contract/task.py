@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, computed_field
 
 from agent.contract.breakpoints import ResumeAction, allowed_actions
+from agent.contract.spend import SpendWindow
 from agent.events.types import (
     AgentRole,
     BreakpointKind,
@@ -158,6 +159,8 @@ class TaskCarryOver(BaseModel):
     milestone_events: int = 0
     """The most history events one milestone took so far (the headroom kept per run)."""
     search_attributes: dict[str, str | bool | float | None] = Field(default_factory=dict)
+    spend_window: SpendWindow | None = None
+    """The user's daily window the task last called in, with its usage before it."""
     """Search attribute values as last upserted (a continued run keeps them)."""
 
 
@@ -244,6 +247,11 @@ class PauseState(BaseModel):
     default_action: ResumeAction | None = None
     tool_call: ToolCallPause | None = None
     """At `before_tool`: the call waiting for approval."""
+    scope: str | None = None
+    """At `budget_exhausted`: `user_daily` when the user's daily spend limit, not the
+    task's budget, stopped the task (it resumes by itself at `resets_at`)."""
+    resets_at: datetime | None = None
+    """With `scope` `user_daily`: when the user's daily window resets (also `timeout_at`)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -44,7 +44,7 @@ from workflows.task_workflow import TaskWorkflow
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"
 """Recorded workflow histories, one folder per workflow version (`v1`, `v2`, ...)."""
 
-RECORDED_HISTORIES = HISTORIES_DIR / "v5"
+RECORDED_HISTORIES = HISTORIES_DIR / "v6"
 """Where recording writes: the histories of today's workflow code (see `test_replay`)."""
 
 RECORD_ENV = "AGENT_RECORD_HISTORIES"
@@ -146,11 +146,13 @@ class Engine:
         timeout_seconds: float | None = None,
         default_action: ResumeAction = ResumeAction.CONTINUE,
         tools: list[str] | None = None,
+        execution_timeout: timedelta = WORKFLOW_TIMEOUT,
         **options: Any,
     ) -> WorkflowHandle[TaskWorkflow, TaskResult]:
         """Create a task and start its workflow (`options`: more `TaskInput` fields).
 
-        With a toolbox on the engine the task may call tools (`tools`: which ones).
+        With a toolbox on the engine the task may call tools (`tools`: which ones). A
+        task that waits for days of (skipped) time needs a longer `execution_timeout`.
         """
         budget = budget or Budget()
         task_id = await self.create_task(
@@ -177,7 +179,7 @@ class Engine:
             task_input,
             id=f"task-{task_id}",
             task_queue=self.task_queue,
-            execution_timeout=WORKFLOW_TIMEOUT,
+            execution_timeout=execution_timeout,
         )
 
     async def events(self, task_id: UUID) -> list[Event]:

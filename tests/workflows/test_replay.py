@@ -6,7 +6,10 @@ and every folder is replayed: `v1/` predates `workflow.patched("start-task-local
 `breakpoint-timeout-ends` patches in place, `v3/` also with `waiting-on-search-attribute`,
 `v4/` also with `tools` (tasks whose attempts call tools), `v5/` also with
 `continue-as-new` (a run that ends in continue-as-new and the run it started,
-`test_long_sequential_task_continues_as_new_and_completes-run1/-run2`).
+`test_long_sequential_task_continues_as_new_and_completes-run1/-run2`), `v6/` also with
+`user-spend-limit` (v5's histories, which replay unchanged, and the runs of
+`test_user_spend_limit`: pauses at the user's daily limit that the reset or a person lifts,
+and the `fail` setting).
 
 Recording a history when the workflow changes: a change that alters the commands a
 workflow issues (an activity added, removed or reordered, a timer, a new wait) must keep
@@ -40,6 +43,7 @@ from workflows.task_workflow import (
     CONTINUE_AS_NEW_PATCH,
     START_TASK_LOCAL_PATCH,
     TOOLS_PATCH,
+    USER_SPEND_PATCH,
     WAITING_ON_PATCH,
     TaskWorkflow,
 )
@@ -84,6 +88,7 @@ def test_current_histories_take_every_patched_branch() -> None:
         WAITING_ON_PATCH,
         TOOLS_PATCH,
         CONTINUE_AS_NEW_PATCH,
+        USER_SPEND_PATCH,
     } <= seen
 
 
