@@ -32,13 +32,14 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import ClauseElement, bindparam, insert, or_, select
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.sql import func
+from sqlalchemy.sql.compiler import SQLCompiler
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -56,8 +57,8 @@ JSON = "application/json"
 
 def compiled(statement: ClauseElement) -> tuple[str, list[str], dict[str, Any]]:
     """SQL text with `$n` parameters (asyncpg's), their names in order, built-in values."""
-    dialect = pg_asyncpg.dialect(paramstyle="numeric_dollar")
-    out = statement.compile(dialect=dialect)
+    dialect = pg_asyncpg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+    out = cast(SQLCompiler, statement.compile(dialect=dialect))
     return str(out), list(out.positiontup or []), dict(out.params)
 
 
@@ -98,7 +99,7 @@ def insert_sql() -> tuple[str, list[str], dict[str, Any]]:
     """`INSERT INTO tasks (...) VALUES (...) RETURNING id, created_at`."""
     table = Task.__table__
     statement = (
-        insert(table)
+        insert(Task)
         .values({name: bindparam(name) for name in INSERT_COLUMNS})
         .returning(table.c.id, table.c.created_at)
     )
