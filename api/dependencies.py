@@ -29,9 +29,16 @@ from api.errors import ApiError
 from api.rate_limits import RequestLimits, retry_after_header
 from api.ws.manager import WebSocketManager
 
+# The getters below are `async def` although they never wait: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop per request for an attribute read.
 
-def get_session_manager(conn: HTTPConnection) -> DatabaseSessionManager:
+
+async def get_session_manager(conn: HTTPConnection) -> DatabaseSessionManager:
     """The application's session manager."""
+    return _session_manager(conn)
+
+
+def _session_manager(conn: HTTPConnection) -> DatabaseSessionManager:
     return cast(DatabaseSessionManager, conn.app.state.db)
 
 
@@ -41,7 +48,7 @@ async def get_db(conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
     Yields:
         An `AsyncSession`; handlers commit what they change.
     """
-    async for session in get_session_manager(conn).get_session():
+    async for session in _session_manager(conn).get_session():
         yield session
 
 
@@ -129,32 +136,32 @@ async def get_admin_key(key: Annotated[ResolvedApiKey, Depends(get_current_key)]
     return key
 
 
-def get_settings_dep(conn: HTTPConnection) -> Settings:
+async def get_settings_dep(conn: HTTPConnection) -> Settings:
     """The settings the app was created with."""
     return cast(Settings, conn.app.state.settings)
 
 
-def get_temporal(conn: HTTPConnection) -> Client:
+async def get_temporal(conn: HTTPConnection) -> Client:
     """The application's Temporal client."""
     return cast(Client, conn.app.state.temporal)
 
 
-def get_ws_manager(conn: HTTPConnection) -> WebSocketManager:
+async def get_ws_manager(conn: HTTPConnection) -> WebSocketManager:
     """The application's WebSocket manager."""
     return cast(WebSocketManager, conn.app.state.ws_manager)
 
 
-def get_prompt_cache(conn: HTTPConnection) -> PromptCache | None:
+async def get_prompt_cache(conn: HTTPConnection) -> PromptCache | None:
     """The application's prompt cache (a pass-through when Redis is not configured)."""
     return cast("PromptCache | None", conn.app.state.prompt_cache)
 
 
-def get_redis(conn: HTTPConnection) -> Redis | None:
+async def get_redis(conn: HTTPConnection) -> Redis | None:
     """The application's Redis client, or None when Redis is not configured."""
     return cast("Redis | None", conn.app.state.redis)
 
 
-def get_toolbox(conn: HTTPConnection) -> Toolbox:
+async def get_toolbox(conn: HTTPConnection) -> Toolbox:
     """The application's MCP servers (a task's `tools` are checked against them)."""
     return cast(Toolbox, conn.app.state.toolbox)
 

@@ -18,7 +18,7 @@ from agent.llm.client import LLMClient
 from agent.logging import configure_logging
 from agent.temporal import connect_temporal
 from agent.tools.toolbox import Toolbox
-from agent.worker import ACTIVITY_TASK_POLLERS, WORKFLOW_TASK_POLLERS
+from agent.worker import ACTIVITY_TASK_POLLERS, WORKFLOW_TASK_POLLERS, workflow_runner
 from bench.bare_tools import BareToolActivities, BareToolTaskWorkflow
 from bench.bare_workflow import BareActivities, BareTaskWorkflow, StreamBenchWorkflow
 from bench.stack import BENCH_MAX_CONCURRENT_ACTIVITIES, bench_settings
@@ -70,6 +70,8 @@ async def serve(
             # The project's worker's poller counts, so only the work differs.
             max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLERS,
             max_concurrent_activity_task_polls=ACTIVITY_TASK_POLLERS,
+            # The project's sandbox settings too.
+            workflow_runner=workflow_runner(),
         )
         async with worker:
             await stop.wait()

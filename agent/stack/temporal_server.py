@@ -24,6 +24,11 @@ _CLI_TYPE_NAMES: dict[SearchAttributeIndexedValueType, str] = {
 }
 
 DEV_SERVER_LOG_LEVEL = "warn"
+DYNAMIC_CONFIG = {"system.enableActivityEagerExecution": "true"}
+"""Eager activities: when a workflow task schedules an activity on the worker's own queue
+and the worker has a free slot, the server hands the activity back in the completion's
+answer instead of through matching and a poll (one round trip less per activity). The
+dev server has it off unless told; the SDK asks for it by default."""
 TEMPORAL_DIR_NAME = "temporal"
 TEMPORAL_DB_FILE_NAME = "temporal.db"
 
@@ -109,6 +114,8 @@ class TemporalDevServer:
             args += ["--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
         if self.namespace != "default":
             args += ["--namespace", self.namespace]
+        for name, value in sorted(DYNAMIC_CONFIG.items()):
+            args += ["--dynamic-config-value", f"{name}={value}"]
         for name, type_name in sorted(attributes.items()):
             args += ["--search-attribute", f"{name}={type_name}"]
         return args

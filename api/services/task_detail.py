@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Select, bindparam, func, literal_column, select
+from sqlalchemy import Select, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from agent.db.models import Milestone, Task, ToolCallRecord
+from agent.db.prebuilt import PrebuiltQuery
 from agent.db.session import DatabaseSessionManager
 from api.schemas import MilestoneOut
 
 
 async def load_task_detail(
     manager: DatabaseSessionManager, task_id: UUID, user_id: UUID
-) -> Row[Any] | None:
+) -> SimpleNamespace | None:
     """Read the user's task: its columns, `milestones` and `tool_calls_made`.
 
     `milestones` is a JSON array in position order; `tool_calls_made` counts the task's
@@ -29,14 +31,16 @@ async def load_task_detail(
         user_id: The caller; another user's task reads as missing.
 
     Returns:
-        The row, or None when the user has no such task.
+        The row (its columns as attributes), or None when the user has no such task.
     """
-    async with manager.engine.connect() as conn:
-        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        statement = _task_detail_statement()
-        result = await auto.execute(statement, {"task_id": task_id, "user_id": user_id})
-        row: Row[Any] | None = result.first()
-    return row
+    record = await _task_detail_query().fetchrow(manager, task_id=task_id, user_id=user_id)
+    return SimpleNamespace(**record) if record is not None else None
+
+
+@cache
+def _task_detail_query() -> PrebuiltQuery:
+    """The statement compiled once for the driver (it is the API's most frequent read)."""
+    return PrebuiltQuery(_task_detail_statement())
 
 
 @cache
@@ -44,8 +48,8 @@ def _task_detail_statement() -> Select[Any]:
     """The task's columns, its milestones as one JSON array and its executed tool calls.
 
     One statement is one consistent snapshot and one round trip whatever the milestone
-    count; it runs in autocommit, so there is no BEGIN/ROLLBACK around it either. Built
-    once: only `task_id` and `user_id` vary (bound parameters).
+    count; it runs in autocommit on the driver (`PrebuiltQuery`), so there is no
+    BEGIN/ROLLBACK around it either. Built once: only `task_id` and `user_id` vary.
     """
     m = Milestone.__table__.alias("m")
     milestone_json = func.json_build_object(

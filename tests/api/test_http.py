@@ -289,11 +289,18 @@ async def test_get_task_issues_a_fixed_number_of_statements(
     from agent.repositories.milestones import MilestoneRepository
 
     counts: dict[int, int] = {}
-    engine = api.app.state.db.engine.sync_engine
+    pool = api.app.state.db.engine.sync_engine.pool
     statements: list[str] = []
 
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
+    # Counted at the driver: the read runs on asyncpg directly, past SQLAlchemy's events.
+    def log(record: Any) -> None:
+        statements.append(record.query)
+
+    def watch(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        dbapi_connection.driver_connection.add_query_logger(log)
+
+    def unwatch(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.driver_connection.remove_query_logger(log)
 
     async with api.client(alice.key) as client:
         for size in (1, 50):
@@ -305,11 +312,13 @@ async def test_get_task_issues_a_fixed_number_of_statements(
                 )
                 await session.commit()
             await client.get(f"/v1/tasks/{task_id}")  # warm the key cache
-            event.listen(engine, "before_cursor_execute", count)
+            event.listen(pool, "checkout", watch)
+            event.listen(pool, "checkin", unwatch)
             try:
                 response = await client.get(f"/v1/tasks/{task_id}")
             finally:
-                event.remove(engine, "before_cursor_execute", count)
+                event.remove(pool, "checkout", watch)
+                event.remove(pool, "checkin", unwatch)
             assert len(response.json()["milestones"]) == size
             counts[size] = len(statements)
             statements.clear()

@@ -34,8 +34,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from agent.temporal import data_converter
+from agent.worker import workflow_runner
 from tests.workflows.conftest import HISTORIES_DIR, RECORDED_HISTORIES
 from workflows.task_workflow import (
     BREAKPOINT_TIMEOUT_PATCH,
@@ -92,12 +94,17 @@ def test_current_histories_take_every_patched_branch() -> None:
     } <= seen
 
 
+@pytest.mark.parametrize("runner", ["default-sandbox", "worker-sandbox"])
 @pytest.mark.parametrize("path", HISTORY_FILES, ids=history_id)
-async def test_recorded_history_replays(path: Path) -> None:
-    # Arrange
+async def test_recorded_history_replays(path: Path, runner: str) -> None:
+    # Arrange: under the SDK's default sandbox and under the worker's own runner (every
+    # module passed through), so the worker's sandbox settings cannot change a decision.
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(f"task-{path.stem}", text)
-    replayer = Replayer(workflows=[TaskWorkflow], data_converter=data_converter)
+    sandbox = workflow_runner() if runner == "worker-sandbox" else SandboxedWorkflowRunner()
+    replayer = Replayer(
+        workflows=[TaskWorkflow], data_converter=data_converter, workflow_runner=sandbox
+    )
 
     # Act
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

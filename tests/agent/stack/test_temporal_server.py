@@ -21,6 +21,7 @@ def test_command_registers_every_search_attribute_and_keeps_state_in_data_dir(
     assert _values(args, "--ui-port") == ["18233"]
     assert "--headless" not in args
     assert server.ui_url == "http://127.0.0.1:18233"
+    assert _values(args, "--dynamic-config-value") == ["system.enableActivityEagerExecution=true"]
 
 
 def test_command_without_ui_is_headless_and_creates_custom_namespace(tmp_path: Path) -> None:
