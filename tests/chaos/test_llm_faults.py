@@ -155,6 +155,7 @@ async def _run(cluster: Cluster, cases: list[Case]) -> None:
 
 @pytest.mark.chaos
 @pytest.mark.chaos_quick
+@pytest.mark.chaos_quick_only  # its cases are among `test_llm_faults`'s
 @pytest.mark.timeout(600)
 async def test_llm_faults_quick(cluster_factory: Callable[..., Any]) -> None:
     cluster: Cluster = await cluster_factory()

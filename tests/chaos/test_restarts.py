@@ -118,6 +118,7 @@ async def test_api_restart_quick(cluster_factory: Callable[..., Any]) -> None:
 
 
 @pytest.mark.chaos
+@pytest.mark.xdist_group("kills")
 @pytest.mark.timeout(900)
 async def test_api_killed_while_20_clients_follow(cluster_factory: Callable[..., Any]) -> None:
     cluster: Cluster = await cluster_factory()

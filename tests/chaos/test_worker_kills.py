@@ -163,6 +163,7 @@ async def _run(cluster: Cluster, n_tasks: int, kills: int, seed: int) -> None:
 
 @pytest.mark.chaos
 @pytest.mark.chaos_quick
+@pytest.mark.chaos_quick_only  # the 50-task run below kills in planning too, and more
 @pytest.mark.timeout(600)
 async def test_worker_sigkill_quick(cluster_factory: Callable[..., Any]) -> None:
     cluster: Cluster = await cluster_factory()
@@ -170,6 +171,7 @@ async def test_worker_sigkill_quick(cluster_factory: Callable[..., Any]) -> None
 
 
 @pytest.mark.chaos
+@pytest.mark.xdist_group("kills")
 @pytest.mark.timeout(1800)
 async def test_worker_sigkill_50_tasks(cluster_factory: Callable[..., Any]) -> None:
     cluster: Cluster = await cluster_factory()
