@@ -100,6 +100,7 @@ async def restart_api(cluster: Cluster) -> None:
 
 
 @pytest.mark.chaos
+@pytest.mark.xdist_group("kills")
 @pytest.mark.timeout(900)
 async def test_a_flood_past_the_quota_survives_worker_and_api_kills(
     cluster_factory: Callable[..., Any],

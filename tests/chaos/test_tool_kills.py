@@ -176,6 +176,9 @@ async def _run(cluster: Cluster, counters: CounterFile, n_tasks: int) -> None:
 
 
 @pytest.mark.chaos
+# Its three tasks' calls must all be in flight within DELAY_SECONDS: never beside another
+# CPU-heavy kill scenario.
+@pytest.mark.xdist_group("kills")
 @pytest.mark.timeout(900)
 async def test_worker_sigkill_mid_tool_call(
     cluster_factory: Callable[..., Any], tmp_path: Path
