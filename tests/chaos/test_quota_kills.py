@@ -1,6 +1,6 @@
 """Scenario: a user floods the queue past their running-task quota; the worker and API die.
 
-User A (quota 4, `AGENT_USER_MAX_RUNNING_TASKS`) submits 100 tasks at once; user B then
+User A (quota 4, `AGENT_USER_MAX_RUNNING_TASKS`) submits 100 tasks back to back; user B then
 submits one. While A's queue drains, the worker is SIGKILLed and restarted, then the API.
 
 Besides the invariants every scenario checks (outcomes, gapless events, no duplicates,
@@ -28,7 +28,7 @@ from agent.contract.admission import admission_workflow_id
 from tests.chaos.clients import Api, follow_all, new_tag
 from tests.chaos.harness import Cluster
 from tests.chaos.invariants import check
-from tests.chaos.scenario import finish, reference_outcomes, start_tasks
+from tests.chaos.scenario import finish, reference_outcomes
 
 QUOTA = 4
 FLOOD = 100
@@ -114,7 +114,9 @@ async def test_a_flood_past_the_quota_survives_worker_and_api_kills(
         reference = (await reference_outcomes(cluster, api, [TEMPLATE], **OPTIONS))[TEMPLATE]
 
         # Act: the flood, then B's task, then a worker SIGKILL and an API SIGKILL mid-queue.
-        flood = await start_tasks(api, [f"{TEMPLATE} {new_tag()}" for _ in range(FLOOD)], **OPTIONS)
+        # One POST after another, none waiting for a task: concurrent POSTs would reach the
+        # admission workflow in an order of their own while slots are still free.
+        flood = [await api.create_task(f"{TEMPLATE} {new_tag()}", **OPTIONS) for _ in range(FLOOD)]
         b_task = await api_b.create_task(f"{TEMPLATE} {new_tag()}", **OPTIONS)
         followers = follow_all(cluster.ws_url, flooder.key, flood)
         followers += follow_all(cluster.ws_url, other.key, [b_task])
