@@ -11,11 +11,12 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.contract.errors import ErrorCode
+from agent.contract.task import MAX_REQUEST_BODY_BYTES
 from api.errors import error_response
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = MAX_REQUEST_BODY_BYTES
 REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
 _PROCESS_ID = uuid.uuid4().hex[:16]
 _REQUEST_COUNTER = itertools.count(1)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.task import (
     DEFAULT_MAX_TOOL_ROUNDS,
+    MAX_GOAL_CHARS,
     MAX_TOOL_ROUNDS,
     Budget,
     PauseState,
@@ -26,7 +27,6 @@ from agent.events.types import (
     TaskStatus,
 )
 
-MAX_GOAL_CHARS = 20_000
 MAX_PROMPT_CHARS = 200_000
 MAX_FEEDBACK_CHARS = 20_000
 NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"

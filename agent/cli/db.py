@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from agent.cli.replay import DurationError, parse_duration
+from agent.cli.durations import DurationError, parse_duration
 from agent.config import get_settings
 from agent.db.migrate import downgrade_database, upgrade_database
 

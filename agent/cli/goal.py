@@ -9,13 +9,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from api.middleware import DEFAULT_MAX_BODY_BYTES
-from api.schemas import MAX_GOAL_CHARS
+from agent.contract.task import MAX_GOAL_CHARS, MAX_REQUEST_BODY_BYTES
 
 STDIN = "-"
 GOAL_LIMITS_HELP = (
     f"The server takes goals of 1 to {MAX_GOAL_CHARS:,} characters (surrounding whitespace "
-    f"is dropped) in a request body of at most {DEFAULT_MAX_BODY_BYTES // 1024:,} KiB."
+    f"is dropped) in a request body of at most {MAX_REQUEST_BODY_BYTES // 1024:,} KiB."
 )
 
 

@@ -21,13 +21,12 @@ import typer
 from temporalio.client import Client, WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
-from temporalio.worker import Replayer
 
+from agent.cli.durations import DurationError, parse_duration
 from agent.cli.errors import load_settings_or_exit
 from agent.config import Settings
 from agent.stack.info import StackInfo
 from agent.temporal import connect_temporal, data_converter
-from workflows.task_workflow import TaskWorkflow
 
 EXIT_ALL_REPLAYED = 0
 EXIT_REPLAY_FAILED = 1
@@ -36,25 +35,6 @@ EXIT_USAGE = 2
 DEFAULT_SINCE = "7d"
 DEFAULT_LIMIT = 200
 WORKFLOW_TYPE = "TaskWorkflow"
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-class DurationError(ValueError):
-    """A `--since` value that is not a number followed by s, m, h, d or w."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse `30m`, `12h`, `7d` or `2w` into a timedelta.
-
-    Raises:
-        DurationError: When the text is not such a duration.
-    """
-    match = _DURATION.match(text)
-    if match is None:
-        raise DurationError(f"{text!r} is not a duration such as 30m, 12h, 7d or 2w")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 @dataclass(frozen=True)
@@ -86,6 +66,12 @@ async def replay_histories(histories: AsyncIterator[WorkflowHistory]) -> list[Re
             logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
         )
     )
+    # Imported here: every `agent` command loads this module, and the workflow code pulls in
+    # the activities, the LLM and MCP clients (seconds of start-up for `agent keys`).
+    from temporalio.worker import Replayer
+
+    from workflows.task_workflow import TaskWorkflow
+
     replayer = Replayer(workflows=[TaskWorkflow], data_converter=data_converter, runtime=quiet)
     outcomes: list[ReplayOutcome] = []
     async for history in histories:

@@ -22,6 +22,10 @@ from agent.events.types import (
 )
 
 MILESTONE_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_GOAL_CHARS = 20_000
+"""The longest goal a task accepts (the API refuses longer ones, the CLI says so first)."""
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+"""The largest request body the API reads by default (`413` past it)."""
 MAX_MILESTONES = 100
 """The largest plan a task accepts unless configured (`AGENT_MAX_PLAN_MILESTONES`)."""
 PLAN_MILESTONES_CEILING = 10_000

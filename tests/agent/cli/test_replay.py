@@ -7,7 +7,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from agent.cli.replay import EXIT_ALL_REPLAYED, EXIT_REPLAY_FAILED, EXIT_USAGE, parse_duration
+from agent.cli.durations import parse_duration
+from agent.cli.replay import EXIT_ALL_REPLAYED, EXIT_REPLAY_FAILED, EXIT_USAGE
 from agent.llm.simulator.config import SimulatorConfig
 from tests.agent.cli.test_tasks_cli import agent
 from tests.agent.client.stack import running_stack
