@@ -27,6 +27,7 @@ from bench.profiling import py_spy_path
 from bench.scenarios import (
     api_load,
     concurrency,
+    history,
     overhead,
     relay,
     resume,
@@ -53,6 +54,7 @@ SCENARIOS: dict[str, Scenario] = {
     "resume": resume.run,
     "tracing": tracing.run,
     "tools": tools.run,
+    "history": history.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.
     "api": api_load.run,
 }
@@ -158,7 +160,12 @@ async def run_benchmark(
         report(f"stack ready in {time.perf_counter() - began:.1f}s")
         async with BenchClients(stack) as clients:
             bench = Bench(
-                stack, clients, params, work_dir, profile_dir=output_dir if profile else None
+                stack,
+                clients,
+                params,
+                work_dir,
+                profile_dir=output_dir if profile else None,
+                results_dir=output_dir,
             )
             await bench.start_bare_worker()
             try:

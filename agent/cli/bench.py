@@ -19,7 +19,7 @@ def bench(
         typer.Option(
             "--only",
             help="Comma-separated scenarios: overhead, concurrency, saturation, relay, "
-            "tokens, resume, tracing, api.",
+            "tokens, resume, tracing, tools, history, api.",
         ),
     ] = "",
     profile: Annotated[
