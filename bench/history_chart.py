@@ -47,7 +47,7 @@ def write_history_chart(
         ax.plot(xs, ys, "o-", color="tab:blue", label="this project (continue-as-new)")
         for point in project:
             ax.annotate(
-                f"{point['milestones']} ms",
+                f"{point['milestones']:,} milestones",
                 (point["calls"], point[project_key]),
                 textcoords="offset points",
                 xytext=(0, 7),
@@ -81,11 +81,11 @@ def write_history_chart(
         )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("model calls of the task (ms = milestones)", fontsize=8)
+        ax.set_xlabel("model calls of the task", fontsize=8)
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3, which="both")
         ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7, loc="center right")
+    axes[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="svg")
