@@ -41,7 +41,7 @@ from bench.model import Figure, ScenarioResult, ratio
 from bench.scenarios.common import llm_calls_of
 
 FULL_MILESTONES = (10, 100, 1_000, 2_000)
-QUICK_MILESTONES = (10, 100)
+QUICK_MILESTONES = (10, 50)
 PEER_STOP_FRACTION = 0.8
 """The baseline stops past 80% of a limit: close enough to extrapolate, short of its end."""
 TASK_WAIT_SECONDS = 3_600.0
