@@ -5,9 +5,9 @@ The cluster's tasks get `AGENT_HISTORY_MAX_EVENTS` at its minimum, so a sequenti
 current run (`describe`: run id and pending activities) and SIGKILLs the worker as soon as
 the run id changed while the new run has started no activity yet: the previous run has
 just handed over its carry-over and the new run's first workflow task (which restores it)
-is in flight or just done. A new worker starts each time. Tasks run one after another so
-that no other task's LLM call is in flight at a kill (it would wait out its heartbeat
-timeout and make the scenario long).
+is in flight or just done. A new worker starts each time. The task runs alone (after its
+fault-free reference), so no other task's LLM call is in flight at a kill: it would wait
+out its heartbeat timeout and make the scenario long.
 
 A kill counts as *at the boundary* when the histories, read after the task ended, confirm
 it: the previous run ends in `ContinuedAsNew` naming the new run, and the new run's first
@@ -36,12 +36,12 @@ from tests.chaos.harness import Cluster
 from tests.chaos.scenario import finish, reference_outcomes
 
 HISTORY_BOUND = MIN_HISTORY_MAX_EVENTS
-MILESTONES = 14
-"""Enough for a task at `HISTORY_BOUND` to hand over at least twice."""
+MILESTONES = 24
+"""Enough for a task at `HISTORY_BOUND` to hand over four times (a kill at three)."""
 GOAL = f"Catalogue the tide pools [milestones={MILESTONES}][plan=sequential]"
 OPTIONS: dict[str, Any] = {"max_attempts": 2, "complexity": "simple", "max_parallel": 1}
-TASKS = 2
-KILLS_PER_TASK = 2
+TASKS = 1
+KILLS_PER_TASK = 3
 POLL_SECONDS = 0.01
 
 CONTINUED = HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
