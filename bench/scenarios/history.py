@@ -74,7 +74,9 @@ async def every_run(client: Client, workflow_id: str) -> list[WorkflowHistory]:
 
 async def project_point(bench: Bench, milestones: int) -> dict[str, Any]:
     """Run one sequential task of `milestones` and measure its largest run."""
-    text = f"bench history {bench.run_tag}: {INSTANT} [milestones={milestones}] [plan=sequential]"
+    # A short goal: the simulator's milestone titles repeat its first words, and the
+    # planner's answer must fit its `max_tokens` (`PLAN_TOKENS_PER_MILESTONE` each).
+    text = f"Long job {INSTANT} [milestones={milestones}] [plan=sequential]"
     task = await bench.clients.create_task(text, max_parallel=1)
     handle = bench.clients.temporal.get_workflow_handle(task["workflow_id"])
     await asyncio.wait_for(handle.result(), TASK_WAIT_SECONDS)
