@@ -162,13 +162,10 @@ async def run(bench: Bench) -> ScenarioResult:
     result = ScenarioResult(
         "history", f"10. History per run against task length ({', '.join(map(str, counts))})"
     )
-
-    async def project_points() -> list[dict[str, Any]]:
-        return [await project_point(bench, m) for m in counts]
-
-    # Histories are counts, not timings: the baseline runs beside the project's tasks.
+    # Histories are counts, not timings: the tasks and the baseline run side by side.
+    project_runs = asyncio.gather(*(project_point(bench, m) for m in counts))
     project, (peer, peer_final_bytes) = await asyncio.gather(
-        project_points(), peer_run(bench, max(counts))
+        project_runs, peer_run(bench, max(counts))
     )
     points = [p.model_dump() for p in peer.points]
     if not points or any(b["bytes"] < a["bytes"] for a, b in itertools.pairwise(points)):
