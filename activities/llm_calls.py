@@ -114,6 +114,12 @@ class LLMActivityBase:
     async def _milestones(self, session: AsyncSession, task_id: UUID) -> dict[str, Milestone]:
         return {m.key: m for m in await MilestoneRepository(session).list_for_task(task_id)}
 
+    async def _attempt_milestones(
+        self, session: AsyncSession, task_id: UUID, key: str
+    ) -> dict[str, Milestone]:
+        """Milestone `key` and its dependencies: all a milestone's call reads, at any plan size."""
+        return await MilestoneRepository(session).get_with_dependencies(task_id, key)
+
     async def _prompt(self, session: AsyncSession, role: AgentRole, version: int | None) -> str:
         """The system prompt of a role at its pinned version (memoised: versions are immutable)."""
         name = prompt_name(role)

@@ -152,7 +152,7 @@ class MilestoneActivities(LLMActivityBase):
             if (done := await self._recover(session, call, ExecuteOutput)) is not None:
                 return done
             task = await self._task(session, data.task_id)
-            milestones = await self._milestones(session, data.task_id)
+            milestones = await self._attempt_milestones(session, data.task_id, data.milestone_key)
             milestone = milestone_by_key(milestones, data.task_id, data.milestone_key)
             system = await self._prompt(session, AgentRole.WORKER, data.prompt_version)
             context = await attempt_context(session, data, milestone, milestones)
@@ -199,7 +199,7 @@ class MilestoneActivities(LLMActivityBase):
             if (done := await self._recover(session, call, CompressOutput)) is not None:
                 return done
             task = await self._task(session, data.task_id)
-            milestones = await self._milestones(session, data.task_id)
+            milestones = await self._attempt_milestones(session, data.task_id, data.milestone_key)
             milestone = milestone_by_key(milestones, data.task_id, data.milestone_key)
             system = await self._prompt(session, AgentRole.COMPRESSOR, data.prompt_version)
             context = dependency_context(milestone, milestones)

@@ -145,7 +145,7 @@ class ToolTurnActivities(LLMActivityBase):
             if (done := await self._recover(session, call, ExecuteOutput)) is not None:
                 return done
             task = await self._task(session, data.task_id)
-            milestones = await self._milestones(session, data.task_id)
+            milestones = await self._attempt_milestones(session, data.task_id, data.milestone_key)
             milestone = milestone_by_key(milestones, data.task_id, data.milestone_key)
             specs = pinned_specs(task.tools)
             tools = {spec.function_name: spec for spec in specs}

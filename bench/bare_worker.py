@@ -19,6 +19,7 @@ from agent.logging import configure_logging
 from agent.temporal import connect_temporal
 from agent.tools.toolbox import Toolbox
 from agent.worker import ACTIVITY_TASK_POLLERS, WORKFLOW_TASK_POLLERS, workflow_runner
+from bench.bare_history import ConversationWorkflow, PeerActivities
 from bench.bare_tools import BareToolActivities, BareToolTaskWorkflow
 from bench.bare_workflow import BareActivities, BareTaskWorkflow, StreamBenchWorkflow
 from bench.stack import BENCH_MAX_CONCURRENT_ACTIVITIES, bench_settings
@@ -60,11 +61,17 @@ async def serve(
     async with LLMClient(settings) as llm, Toolbox.from_settings(settings) as toolbox:
         activities = BareActivities(llm)
         tools = BareToolActivities(toolbox)
+        peer = PeerActivities(llm)
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[BareTaskWorkflow, BareToolTaskWorkflow, StreamBenchWorkflow],
-            activities=[activities.llm_call, tools.list_tools, tools.call],
+            workflows=[
+                BareTaskWorkflow,
+                BareToolTaskWorkflow,
+                StreamBenchWorkflow,
+                ConversationWorkflow,
+            ],
+            activities=[activities.llm_call, tools.list_tools, tools.call, peer.call],
             max_concurrent_activities=BENCH_MAX_CONCURRENT_ACTIVITIES,
             max_concurrent_workflow_tasks=MAX_CONCURRENT_WORKFLOW_TASKS,
             # The project's worker's poller counts, so only the work differs.

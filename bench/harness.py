@@ -139,6 +139,7 @@ class Bench:
         params: Scenario sizes.
         work_dir: Scratch files of helper processes.
         profile_dir: Where a worker profile goes (None: no profiling).
+        results_dir: Where scenarios write files of their own (charts); None: nowhere.
     """
 
     def __init__(
@@ -148,12 +149,14 @@ class Bench:
         params: Params,
         work_dir: Path,
         profile_dir: Path | None = None,
+        results_dir: Path | None = None,
     ) -> None:
         self.stack = stack
         self.clients = clients
         self.params = params
         self.work_dir = work_dir
         self.profile_dir = profile_dir
+        self.results_dir = results_dir
         self.bare_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
         self._bare: asyncio.subprocess.Process | None = None
         self.run_tag = uuid.uuid4().hex[:6]

@@ -29,6 +29,7 @@ from bench.scenarios import (
     concurrency,
     data_scale,
     fairness,
+    history,
     overhead,
     relay,
     resume,
@@ -58,6 +59,7 @@ SCENARIOS: dict[str, Scenario] = {
     "tools": tools.run,
     "scale_out": scale_out.run,
     "fairness": fairness.run,
+    "history": history.run,
     # Bulk-loads a million events: after the scenarios that count stored events.
     "data_scale": data_scale.run,
     # Last: it pauses the worker and leaves thousands of queued tasks behind.
@@ -165,7 +167,12 @@ async def run_benchmark(
         report(f"stack ready in {time.perf_counter() - began:.1f}s")
         async with BenchClients(stack) as clients:
             bench = Bench(
-                stack, clients, params, work_dir, profile_dir=output_dir if profile else None
+                stack,
+                clients,
+                params,
+                work_dir,
+                profile_dir=output_dir if profile else None,
+                results_dir=output_dir,
             )
             await bench.start_bare_worker()
             try:

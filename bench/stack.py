@@ -49,6 +49,10 @@ class RunningStack:
         return self.info.processes["api"]
 
 
+BENCH_MAX_PLAN_MILESTONES = 2_000
+"""The plan ceiling of the bench's stack (the history scenario's longest task)."""
+
+
 def bench_settings() -> Settings:
     """Settings for the benchmark's stack: embedded everything, the simulator as LLM.
 
@@ -97,6 +101,8 @@ async def bench_stack(*, keep_data: bool = False) -> AsyncIterator[RunningStack]
         "AGENT_MAX_CONCURRENT_ACTIVITIES": str(BENCH_MAX_CONCURRENT_ACTIVITIES),
         "AGENT_LOG_LEVEL": "WARNING",
         "AGENT_RATE_LIMIT_PER_SECOND": "0",
+        # The history scenario's longest task plans this many milestones.
+        "AGENT_MAX_PLAN_MILESTONES": str(BENCH_MAX_PLAN_MILESTONES),
     }
     saved = {name: os.environ.get(name) for name in env_overrides}
     os.environ.update(env_overrides)

@@ -116,6 +116,33 @@ class MilestoneRepository(BaseRepository[Milestone]):
         )
         return result.scalar_one_or_none()
 
+    async def get_with_dependencies(self, task_id: UUID, key: str) -> dict[str, Milestone]:
+        """One milestone of a task and the milestones it depends on, by key.
+
+        What an attempt reads: its own row and its dependencies' results, never the
+        whole plan (a task of thousands of milestones would read every row per attempt).
+
+        Args:
+            task_id: The task.
+            key: The milestone's key.
+
+        Returns:
+            The milestone and its existing dependencies by key; empty when there is no
+            milestone `key`.
+        """
+        milestone = await self.get_by_key(task_id, key)
+        if milestone is None:
+            return {}
+        found = {milestone.key: milestone}
+        if milestone.depends_on:
+            result = await self.session.execute(
+                select(Milestone)
+                .where(Milestone.task_id == task_id, Milestone.key.in_(milestone.depends_on))
+                .execution_options(populate_existing=True)
+            )
+            found.update({m.key: m for m in result.scalars()})
+        return found
+
     async def list_for_task(self, task_id: UUID) -> list[Milestone]:
         """All milestones of a task, ordered by position.
 

@@ -36,7 +36,8 @@ from workflows.task_workflow import TaskWorkflow
 QUERY_RPC_TIMEOUT = timedelta(seconds=5)
 POLL_SECONDS = 0.05
 
-SLOW_TIMEOUT_SECONDS = 3_600
+LONG_TASK_TIMEOUT_SECONDS = 1_800
+"""The 2,000-milestone task takes minutes (see docs/performance.md); a hang still ends."""
 
 HISTORY_BOUND = 200
 """A bound small enough that 30 sequential milestones need several runs."""
@@ -216,10 +217,11 @@ async def progress_of(handle: Handle) -> TaskProgress:
             await asyncio.sleep(POLL_SECONDS)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(SLOW_TIMEOUT_SECONDS)
+@pytest.mark.timeout(LONG_TASK_TIMEOUT_SECONDS)
 async def test_two_thousand_milestones_complete_in_bounded_runs(engine: Engine) -> None:
-    # Arrange: the issue's long task, with the default history bound.
+    # Arrange: the issue's long task, with the default history bound. The fewest
+    # activities a milestone may take (one attempt, one verdict; no tools, no breakpoints)
+    # and the instant simulator of the engine keep it short enough for every CI run.
     handle: Handle = await engine.start(
         "Very long job [milestones=2000] [plan=sequential]",
         max_parallel=1,
@@ -230,14 +232,22 @@ async def test_two_thousand_milestones_complete_in_bounded_runs(engine: Engine) 
     # Act
     result = await handle.result()
 
-    # Assert
+    # Assert: several runs, each under the bound; one gapless log; totals = the calls.
     assert result.status == TaskStatus.COMPLETED
     assert result.milestones_passed == 2_000
     runs = await runs_of(engine.client, handle.id, handle.first_execution_run_id)
     assert len(runs) >= 2
-    assert all(len(run.events) < DEFAULT_HISTORY_MAX_EVENTS for run in runs)
+    assert all(len(run.events) < DEFAULT_HISTORY_MAX_EVENTS for run in runs), [
+        len(r.events) for r in runs
+    ]
     events = await assert_gapless(engine, result.task_id)
+    types = [EventType(e.type) for e in events]
+    assert types.count(EventType.TASK_STARTED) == 1
+    assert types.count(EventType.TASK_COMPLETED) == 1
+    assert types.count(EventType.MILESTONE_COMPLETED) == 2_000
     assert usage_sum(events) == (result.totals.input_tokens, result.totals.output_tokens)
+    task = await task_row(engine, result.task_id)
+    assert (task.input_tokens, task.output_tokens) == usage_sum(events)
 
 
 def handle_task_id(handle: Handle) -> UUID:
