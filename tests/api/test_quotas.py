@@ -18,9 +18,9 @@ from agent.contract.admission import admission_workflow_id
 from agent.db.models import Event
 from agent.db.session import DatabaseSessionManager
 from agent.events.types import EventType, TaskStatus
-from tests.admission_histories import record_admission_history
 from tests.api.conftest import ApiUser, RunningApi
 from tests.api.live_worker import running_worker, wait_finished, wait_for_task, wait_paused
+from tests.recorded_histories import RECORDED_ADMISSION_HISTORIES, record_history
 from tests.recording_simulator import recording_simulator
 
 ApiFactory = Callable[[Settings], Awaitable[RunningApi]]
@@ -147,7 +147,9 @@ async def test_cancelling_a_queued_task_frees_its_place(
         admission = temporal_dev_env.client.get_workflow_handle(admission_workflow_id(alice.id))
         # Nothing queued or running any more: the user's admission workflow ends.
         await admission.result()
-        await record_admission_history(admission, "cancelling_a_queued_task_frees_its_place")
+        await record_history(
+            admission, RECORDED_ADMISSION_HISTORIES, "cancelling_a_queued_task_frees_its_place"
+        )
 
     # Assert
     assert (second["status"], second["queue_position"]) == ("queued", 1)

@@ -28,12 +28,13 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import WorkflowHistory
 
 from agent.contract.task import MIN_HISTORY_MAX_EVENTS
 from tests.chaos.clients import Api, Follower, new_tag
 from tests.chaos.harness import Cluster
 from tests.chaos.scenario import finish, reference_outcomes
+from tests.temporal_history import CONTINUED, runs_of
 
 HISTORY_BOUND = MIN_HISTORY_MAX_EVENTS
 MILESTONES = 24
@@ -44,7 +45,6 @@ TASKS = 1
 KILLS_PER_TASK = 3
 POLL_SECONDS = 0.01
 
-CONTINUED = HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
 ACTIVITY_STARTED = HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
 
 
@@ -57,20 +57,6 @@ class Kill:
     new_run_id: str
     at: float
     """Wall-clock seconds (the dev server stamps its events with the same clock)."""
-
-
-async def runs_of(client: Client, workflow_id: str, first_run_id: str) -> list[WorkflowHistory]:
-    """Every run's history of a workflow, first to last, following continue-as-new."""
-    histories: list[WorkflowHistory] = []
-    run_id: str | None = first_run_id
-    while run_id is not None:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        histories.append(history)
-        last = history.events[-1]
-        run_id = None
-        if last.event_type == CONTINUED:
-            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-    return histories
 
 
 async def kill_at_boundaries(

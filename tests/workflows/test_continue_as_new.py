@@ -14,14 +14,13 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import select
-from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
 from agent.contract.breakpoints import ResumeAction
 from agent.contract.task import DEFAULT_HISTORY_MAX_EVENTS, ResumeRequest, TaskProgress
 from agent.db.models import BreakpointDecision
 from agent.events.types import BreakpointKind, EventType, TaskStatus
+from tests.temporal_history import runs_of
 from tests.workflows.conftest import Engine
 from tests.workflows.helpers import (
     Handle,
@@ -41,20 +40,6 @@ LONG_TASK_TIMEOUT_SECONDS = 1_800
 
 HISTORY_BOUND = 200
 """A bound small enough that 30 sequential milestones need several runs."""
-
-
-async def runs_of(client: Client, workflow_id: str, first_run_id: str) -> list[WorkflowHistory]:
-    """Every run's history of a workflow, first to last, following continue-as-new."""
-    histories: list[WorkflowHistory] = []
-    run_id: str | None = first_run_id
-    while run_id is not None:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        histories.append(history)
-        last = history.events[-1]
-        run_id = None
-        if last.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-    return histories
 
 
 def usage_sum(events: list[Any]) -> tuple[int, int]:

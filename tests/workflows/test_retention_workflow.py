@@ -33,7 +33,7 @@ from agent.temporal import data_converter, ensure_search_attributes
 from agent.worker import run_worker
 from tests.namespaces import new_namespace
 from tests.polling import wait_until
-from tests.retention_histories import record_retention_history
+from tests.recorded_histories import RECORDED_RETENTION_HISTORIES, record_history
 
 EVENTS_PER_TASK = 5
 RETENTION_DAYS = 30
@@ -125,7 +125,7 @@ async def test_a_triggered_schedule_prunes_only_old_finished_tasks(
         assert isinstance(action, ScheduleActionExecutionStartWorkflow)
         run = client.get_workflow_handle(action.workflow_id, result_type=PruneSummary)
         summary = await run.result()
-        await record_retention_history(run, "triggered_prune")
+        await record_history(run, RECORDED_RETENTION_HISTORIES, "triggered_prune")
     finally:
         stop.set()
         await worker
