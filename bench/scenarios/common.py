@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import select
 
 from agent.db.models import Event
@@ -29,3 +33,18 @@ async def llm_calls_of(clients: BenchClients, task_id: str) -> list[AgentRole]:
 def sequential_waves(roles: list[AgentRole]) -> list[list[AgentRole]]:
     """One call per wave: what a sequential plan does."""
     return [[role] for role in roles]
+
+
+async def closed_loop(concurrency: int, total: int, one: Callable[[], Awaitable[object]]) -> float:
+    """Run `total` jobs with `concurrency` in flight; return the wall time."""
+    remaining = total
+
+    async def lane() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await one()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return time.perf_counter() - started

@@ -9,33 +9,14 @@ run (see `bench.profiling`).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
 from agent.events.types import AgentRole
 from bench.client import INSTANT
 from bench.harness import Bench, CpuMeter
 from bench.model import Figure, ScenarioResult, at_least, ratio
 from bench.profiling import PySpy
-from bench.scenarios.common import goal, llm_calls_of, sequential_waves
+from bench.scenarios.common import closed_loop, goal, llm_calls_of, sequential_waves
 
 TARGET = at_least(0.8)
-
-
-async def _closed_loop(concurrency: int, total: int, one: Callable[[], Awaitable[object]]) -> float:
-    """Run `total` jobs with `concurrency` in flight; return the wall time."""
-    remaining = total
-
-    async def lane() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await one()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    return time.perf_counter() - started
 
 
 async def run(bench: Bench) -> ScenarioResult:
@@ -68,7 +49,7 @@ async def run(bench: Bench) -> ScenarioResult:
         if profiler is not None:
             await profiler.start()
         try:
-            project_seconds = await _closed_loop(c, t, project_one)
+            project_seconds = await closed_loop(c, t, project_one)
         finally:
             if profiler is not None:
                 await profiler.stop()
@@ -76,7 +57,7 @@ async def run(bench: Bench) -> ScenarioResult:
     if bench.bare_pid is not None:
         bare_pids["bare_worker"] = bench.bare_pid
     with CpuMeter(bare_pids) as bare_cpu:
-        bare_seconds = await _closed_loop(c, t, bare_one)
+        bare_seconds = await closed_loop(c, t, bare_one)
 
     calls = len(roles) * t
     project_rate = calls / project_seconds

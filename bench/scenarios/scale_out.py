@@ -13,7 +13,6 @@ event, gapless. The scenario fails when a worker ran no activity or a socket mis
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from itertools import cycle
 from typing import Any
@@ -24,7 +23,7 @@ from bench.app_pair import AppGroup, app_group
 from bench.client import INSTANT
 from bench.harness import Bench
 from bench.model import Figure, ScenarioResult, ratio
-from bench.scenarios.common import goal
+from bench.scenarios.common import closed_loop, goal
 
 APIS = 2
 FOLLOW_DIRECTIVES = "[ttft_ms=300]"
@@ -43,23 +42,17 @@ async def _run_task(group: AppGroup, bench: Bench, api: int, text: str) -> str:
     return str(task["id"])
 
 
-async def _closed_loop(
+async def _timed_run(
     group: AppGroup, bench: Bench, text: str, concurrency: int, total: int
 ) -> tuple[float, list[str]]:
     """Run `total` tasks with `concurrency` in flight, alternating APIs; (seconds, ids)."""
-    remaining = total
     apis = cycle(range(APIS))
     ids: list[str] = []
 
-    async def lane() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            ids.append(await _run_task(group, bench, next(apis), text))
+    async def one() -> None:
+        ids.append(await _run_task(group, bench, next(apis), text))
 
-    started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
-    return time.perf_counter() - started, ids
+    return await closed_loop(concurrency, total, one), ids
 
 
 async def _activity_workers(bench: Bench, task_ids: list[str]) -> Counter[str]:
@@ -132,12 +125,12 @@ async def run(bench: Bench) -> ScenarioResult:
         bench.stack, bench.clients.temporal, "scale1", {}, logs, workers=1, apis=APIS
     ) as one:
         await _run_task(one, bench, 0, text)  # warm-up
-        seconds[1], _ = await _closed_loop(one, bench, text, c, t)
+        seconds[1], _ = await _timed_run(one, bench, text, c, t)
     async with app_group(
         bench.stack, bench.clients.temporal, "scale2", {}, logs, workers=2, apis=APIS
     ) as two:
         await _run_task(two, bench, 0, text)  # warm-up
-        seconds[2], two_ids = await _closed_loop(two, bench, text, c, t)
+        seconds[2], two_ids = await _timed_run(two, bench, text, c, t)
         spread = await _activity_workers(bench, two_ids)
         stored, problems = await _followed_on_both_apis(
             two, bench, follow_text, params.scale_out_followed
